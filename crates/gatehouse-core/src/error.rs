@@ -1,0 +1,12 @@
+use thiserror::Error;
+
+use crate::repository::RepoError;
+
+/// Errors of the domain layer. Refusals of a login are not errors: they are a [`crate::LoginDecision`].
+#[derive(Debug, Error)]
+pub enum CoreError {
+    #[error("store: {0}")]
+    Store(#[from] RepoError),
+    #[error("realm `{realm}`: {problem}")]
+    Realm { realm: String, problem: String },
+}

@@ -1,0 +1,25 @@
+//! The Gatehouse domain: accounts, links, provider kinds and traits, and the resolver that walks a
+//! realm's provider chain as DESIGN.md "How a password login is resolved" prescribes.
+//!
+//! Pure logic: storage and connectors are reached only through the traits defined here.
+
+pub mod account;
+pub mod error;
+pub mod plan;
+pub mod provider;
+pub mod realm;
+pub mod repository;
+pub mod resolver;
+pub mod secret;
+
+pub use account::{Account, AccountId, AccountWithLinks, Link, Profile};
+pub use error::CoreError;
+pub use plan::{LinkState, LoginPlan, PlanStep, StepDecision};
+pub use provider::{
+    PasswordCheck, PasswordOutcome, PasswordProvider, ProviderDescriptor, ProviderKind,
+    VerifiedIdentity,
+};
+pub use realm::{OnUnavailable, RealmPolicy};
+pub use repository::{AccountRepository, Attempt, AttemptOutcome, LoginRecord, NewLink, RepoError};
+pub use resolver::{LoginDecision, LoginResult, Refusal, Resolver};
+pub use secret::Secret;

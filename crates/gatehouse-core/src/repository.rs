@@ -1,0 +1,125 @@
+//! What the resolver needs from the store. Implemented by `gatehouse-store`; in-memory in tests.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::account::{AccountId, AccountWithLinks, Profile};
+use crate::provider::PasswordOutcome;
+
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct RepoError(pub String);
+
+/// A link to create with a just-in-time account.
+#[derive(Debug, Clone)]
+pub struct NewLink {
+    pub provider_id: String,
+    pub external_id: Option<String>,
+    pub secret: Option<String>,
+    pub protected: bool,
+}
+
+/// The outcome of one provider attempt, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "outcome", content = "detail")]
+pub enum AttemptOutcome {
+    Verified,
+    Rejected,
+    Unavailable(String),
+    Disabled(String),
+}
+
+impl From<&PasswordOutcome> for AttemptOutcome {
+    fn from(outcome: &PasswordOutcome) -> Self {
+        match outcome {
+            PasswordOutcome::Verified(_) => AttemptOutcome::Verified,
+            PasswordOutcome::Rejected => AttemptOutcome::Rejected,
+            PasswordOutcome::Unavailable(why) => AttemptOutcome::Unavailable(why.clone()),
+            PasswordOutcome::Disabled(why) => AttemptOutcome::Disabled(why.clone()),
+        }
+    }
+}
+
+impl AttemptOutcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            AttemptOutcome::Verified => "verified",
+            AttemptOutcome::Rejected => "rejected",
+            AttemptOutcome::Unavailable(_) => "unavailable",
+            AttemptOutcome::Disabled(_) => "disabled",
+        }
+    }
+}
+
+/// One provider tried during a login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub provider: String,
+    #[serde(flatten)]
+    pub outcome: AttemptOutcome,
+    #[serde(with = "duration_ms", rename = "duration_ms")]
+    pub duration: Duration,
+}
+
+/// Everything recorded of one login attempt: one audit event, and the account's statistics.
+#[derive(Debug, Clone)]
+pub struct LoginRecord {
+    pub realm: String,
+    pub login: String,
+    pub account_id: Option<AccountId>,
+    pub success: bool,
+    /// `success`, or the refusal code.
+    pub result: String,
+    pub attempts: Vec<Attempt>,
+    pub at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait AccountRepository: Send + Sync {
+    /// The account whose username key is `login_key`; else, when `by_email`, the one account whose
+    /// email matches (several matches find nothing).
+    async fn find_for_login(
+        &self,
+        realm: &str,
+        login_key: &str,
+        by_email: bool,
+    ) -> Result<Option<AccountWithLinks>, RepoError>;
+
+    /// Create an account with its first link (just-in-time provisioning).
+    async fn provision(
+        &self,
+        realm: &str,
+        username: &str,
+        username_key: &str,
+        profile: &Profile,
+        link: NewLink,
+    ) -> Result<AccountWithLinks, RepoError>;
+
+    async fn update_link_secret(&self, link_id: Uuid, secret: &str) -> Result<(), RepoError>;
+
+    async fn update_profile(&self, account_id: AccountId, profile: &Profile)
+    -> Result<(), RepoError>;
+
+    /// Write the audit event and update the account's login statistics.
+    async fn record_login(&self, record: &LoginRecord) -> Result<(), RepoError>;
+}
+
+mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64() * 1000.0)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let ms = f64::deserialize(d)?;
+        Ok(Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+    }
+}

@@ -1,0 +1,362 @@
+//! DESIGN.md "How a password login is resolved", steps 1 to 6.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use tracing::Instrument;
+
+use crate::account::{Account, AccountWithLinks};
+use crate::error::CoreError;
+use crate::plan::{self, LoginPlan, StepDecision};
+use crate::provider::{PasswordCheck, PasswordOutcome, PasswordProvider, VerifiedIdentity};
+use crate::realm::{OnUnavailable, RealmPolicy};
+use crate::repository::{AccountRepository, Attempt, LoginRecord, NewLink};
+use crate::secret::Secret;
+
+/// Why a login was refused. Only [`Refusal::public_message`] may reach the person logging in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    InvalidCredentials,
+    DisabledInDirectory { provider: String, reason: String },
+    AccountDisabled { reason: String },
+    AccountLocked,
+    Superseded { by: String },
+    TemporarilyUnavailable { provider: String },
+}
+
+impl Refusal {
+    /// Stable code for the audit log and administrators.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::InvalidCredentials => "invalid_credentials",
+            Refusal::DisabledInDirectory { .. } => "disabled_in_directory",
+            Refusal::AccountDisabled { .. } => "account_disabled",
+            Refusal::AccountLocked => "account_locked",
+            Refusal::Superseded { .. } => "superseded",
+            Refusal::TemporarilyUnavailable { .. } => "temporarily_unavailable",
+        }
+    }
+
+    /// The words shown to the user: the same for every refusal that could tell whether an account
+    /// exists or what its state is, so nothing can be enumerated.
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            Refusal::TemporarilyUnavailable { .. } => {
+                "Login is temporarily unavailable. Please try again later."
+            }
+            _ => "Invalid username or password.",
+        }
+    }
+
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, Refusal::TemporarilyUnavailable { .. })
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::InvalidCredentials => f.write_str("invalid credentials"),
+            Refusal::DisabledInDirectory { provider, reason } => {
+                write!(f, "disabled in {provider}: {reason}")
+            }
+            Refusal::AccountDisabled { reason } => write!(f, "account disabled: {reason}"),
+            Refusal::AccountLocked => f.write_str("account locked"),
+            Refusal::Superseded { by } => write!(f, "account superseded by {by}"),
+            Refusal::TemporarilyUnavailable { provider } => {
+                write!(f, "provider {provider} unavailable")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginDecision {
+    Success,
+    Refused(Refusal),
+}
+
+#[derive(Debug, Clone)]
+pub struct LoginResult {
+    /// The normalised login.
+    pub login: String,
+    /// The account, when the login named one or created one.
+    pub account: Option<Account>,
+    pub decision: LoginDecision,
+    /// Every provider tried, in order, with its outcome and duration.
+    pub attempts: Vec<Attempt>,
+}
+
+impl LoginResult {
+    pub fn is_success(&self) -> bool {
+        self.decision == LoginDecision::Success
+    }
+}
+
+/// Resolves password logins for one realm through its provider chain.
+pub struct Resolver {
+    realm: Arc<RealmPolicy>,
+    providers: HashMap<String, Arc<dyn PasswordProvider>>,
+    repo: Arc<dyn AccountRepository>,
+}
+
+impl Resolver {
+    /// Every chained, enabled password provider must come with an implementation.
+    pub fn new(
+        realm: Arc<RealmPolicy>,
+        providers: Vec<Arc<dyn PasswordProvider>>,
+        repo: Arc<dyn AccountRepository>,
+    ) -> Result<Self, CoreError> {
+        let providers: HashMap<_, _> = providers
+            .into_iter()
+            .map(|p| (p.descriptor().id.clone(), p))
+            .collect();
+        if let Some(missing) = realm
+            .chained()
+            .find(|d| d.kind.is_password() && d.enabled && !providers.contains_key(&d.id))
+        {
+            return Err(CoreError::Realm {
+                realm: realm.name.clone(),
+                problem: format!("no implementation for provider `{}`", missing.id),
+            });
+        }
+        Ok(Self {
+            realm,
+            providers,
+            repo,
+        })
+    }
+
+    pub fn realm(&self) -> &RealmPolicy {
+        &self.realm
+    }
+
+    /// Steps 1 to 3 without a password: the account the login names and the plan for it.
+    pub async fn explain(
+        &self,
+        login: &str,
+    ) -> Result<(Option<AccountWithLinks>, LoginPlan), CoreError> {
+        let key = self.realm.normalize_login(login);
+        let account = self.lookup(&key).await?;
+        let plan = plan::plan(&self.realm, account.as_ref());
+        Ok((account, plan))
+    }
+
+    pub async fn resolve(&self, login: &str, password: &Secret) -> Result<LoginResult, CoreError> {
+        let span = tracing::info_span!(
+            "login",
+            realm = %self.realm.name,
+            account = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let result = self.resolve_inner(login, password).instrument(span.clone()).await?;
+        if let Some(account) = &result.account {
+            span.record("account", tracing::field::display(account.id));
+        }
+        let outcome = match &result.decision {
+            LoginDecision::Success => "success",
+            LoginDecision::Refused(r) => r.code(),
+        };
+        span.record("outcome", outcome);
+        span.in_scope(|| tracing::info!(attempts = result.attempts.len(), "login resolved"));
+        Ok(result)
+    }
+
+    async fn resolve_inner(&self, login: &str, password: &Secret) -> Result<LoginResult, CoreError> {
+        let key = self.realm.normalize_login(login);
+        let known = if key.is_empty() { None } else { self.lookup(&key).await? };
+        let plan = plan::plan(&self.realm, known.as_ref());
+
+        let mut attempts = Vec::new();
+        let mut verdict = None;
+        // An empty password is refused before any provider sees it (an LDAP bind with an empty
+        // password is an anonymous bind that succeeds).
+        if !key.is_empty() && !password.is_empty() {
+            for step in plan.candidates() {
+                let Some(provider) = self.providers.get(&step.provider.id) else {
+                    continue;
+                };
+                let link = known.as_ref().and_then(|a| a.link_to(&step.provider.id));
+                let started = Instant::now();
+                let outcome = provider
+                    .verify(PasswordCheck {
+                        login: &key,
+                        password,
+                        link: if step.decision == StepDecision::TryLink { link } else { None },
+                    })
+                    .instrument(tracing::info_span!(
+                        "provider_attempt",
+                        realm = %self.realm.name,
+                        provider = %step.provider.id,
+                        kind = %step.provider.kind,
+                    ))
+                    .await;
+                let duration = started.elapsed();
+                tracing::info!(
+                    realm = %self.realm.name,
+                    provider = %step.provider.id,
+                    outcome = outcome.label(),
+                    duration_ms = duration.as_secs_f64() * 1000.0,
+                    "provider attempt"
+                );
+                attempts.push(Attempt {
+                    provider: step.provider.id.clone(),
+                    outcome: (&outcome).into(),
+                    duration,
+                });
+                match outcome {
+                    PasswordOutcome::Verified(identity) => {
+                        verdict = Some(Verdict::Verified(step.provider.id.clone(), identity));
+                        break;
+                    }
+                    PasswordOutcome::Rejected => {}
+                    PasswordOutcome::Unavailable(_) => {
+                        if self.realm.on_unavailable == OnUnavailable::Fail {
+                            verdict = Some(Verdict::Refused(Refusal::TemporarilyUnavailable {
+                                provider: step.provider.id.clone(),
+                            }));
+                            break;
+                        }
+                    }
+                    PasswordOutcome::Disabled(reason) => {
+                        verdict = Some(Verdict::Refused(Refusal::DisabledInDirectory {
+                            provider: step.provider.id.clone(),
+                            reason,
+                        }));
+                        break;
+                    }
+                }
+            }
+        }
+
+        // Step 5: an unknown login, or one no provider was asked about, spends the time of a real
+        // verification so that it cannot be told apart from a wrong password.
+        if known.is_none() || attempts.is_empty() {
+            self.spend_dummy_verification(password).await;
+        }
+
+        let (account, decision) = match verdict {
+            Some(Verdict::Verified(provider_id, identity)) => {
+                self.on_verified(&key, known, &provider_id, identity).await?
+            }
+            Some(Verdict::Refused(refusal)) => {
+                (known.map(|a| a.account), LoginDecision::Refused(refusal))
+            }
+            None => {
+                // A superseded account was not tried anywhere; say so to the audit log (the public
+                // message is the generic one all the same).
+                let refusal = match plan.superseded_by {
+                    Some(by) => Refusal::Superseded { by },
+                    None => Refusal::InvalidCredentials,
+                };
+                (known.map(|a| a.account), LoginDecision::Refused(refusal))
+            }
+        };
+
+        let record = LoginRecord {
+            realm: self.realm.name.clone(),
+            login: key.clone(),
+            account_id: account.as_ref().map(|a| a.id),
+            success: decision == LoginDecision::Success,
+            result: match &decision {
+                LoginDecision::Success => "success".to_owned(),
+                LoginDecision::Refused(r) => r.code().to_owned(),
+            },
+            attempts: attempts.clone(),
+            at: Utc::now(),
+        };
+        self.repo.record_login(&record).await?;
+        Ok(LoginResult {
+            login: key,
+            account,
+            decision,
+            attempts,
+        })
+    }
+
+    /// Step 6: refuse accounts that may not log in, provision or update the rest.
+    async fn on_verified(
+        &self,
+        key: &str,
+        known: Option<AccountWithLinks>,
+        provider_id: &str,
+        identity: VerifiedIdentity,
+    ) -> Result<(Option<Account>, LoginDecision), CoreError> {
+        let Some(known) = known else {
+            let username = identity.username.as_deref().unwrap_or(key);
+            let profile = identity.profile.clone().unwrap_or_default();
+            let created = self
+                .repo
+                .provision(
+                    &self.realm.name,
+                    username,
+                    &self.realm.normalize_login(username),
+                    &profile,
+                    NewLink {
+                        provider_id: provider_id.to_owned(),
+                        external_id: identity.external_id,
+                        secret: identity.rehashed_secret,
+                        protected: false,
+                    },
+                )
+                .await?;
+            return Ok((Some(created.account), LoginDecision::Success));
+        };
+
+        if let Some(new_hash) = &identity.rehashed_secret
+            && let Some(link) = known.link_to(provider_id)
+        {
+            // A failed rehash only postpones the upgrade to the next login.
+            if let Err(e) = self.repo.update_link_secret(link.id, new_hash).await {
+                tracing::warn!(provider = provider_id, error = %e, "could not store the rehashed password");
+            }
+        }
+
+        let superseded = plan::superseded_by(&self.realm, &known);
+        let account = known.account;
+        let refusal = if let Some(reason) = &account.disabled_reason {
+            Some(Refusal::AccountDisabled {
+                reason: reason.clone(),
+            })
+        } else if account.is_locked_at(Utc::now()) {
+            Some(Refusal::AccountLocked)
+        } else {
+            superseded.map(|by| Refusal::Superseded { by })
+        };
+        if let Some(refusal) = refusal {
+            return Ok((Some(account), LoginDecision::Refused(refusal)));
+        }
+        if let Some(profile) = &identity.profile {
+            self.repo.update_profile(account.id, profile).await?;
+        }
+        Ok((Some(account), LoginDecision::Success))
+    }
+
+    async fn lookup(&self, key: &str) -> Result<Option<AccountWithLinks>, CoreError> {
+        Ok(self
+            .repo
+            .find_for_login(&self.realm.name, key, self.realm.login_with_email)
+            .await?)
+    }
+
+    async fn spend_dummy_verification(&self, password: &Secret) {
+        for descriptor in self.realm.chained() {
+            if let Some(provider) = self.providers.get(&descriptor.id)
+                && provider.verify_dummy(password).await
+            {
+                return;
+            }
+        }
+    }
+}
+
+enum Verdict {
+    Verified(String, VerifiedIdentity),
+    Refused(Refusal),
+}
+
+#[cfg(test)]
+#[path = "resolver_tests.rs"]
+mod tests;
