@@ -1,1 +1,50 @@
-fn main() {}
+//! `gatehouse`: serve the broker and administer its realms.
+
+mod cli;
+mod commands;
+mod password_input;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+
+/// Exit codes: 0 done, 1 refused or failed, 2 configuration or usage error.
+pub enum Failure {
+    Refused,
+    Config(String),
+    Other(String),
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Other(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Refused) => ExitCode::from(1),
+        Err(Failure::Config(message)) => {
+            eprintln!("error: {}", message.trim_end());
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(message)) => {
+            eprintln!("error: {}", message.trim_end());
+            ExitCode::from(1)
+        }
+    }
+}

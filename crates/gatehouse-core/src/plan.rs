@@ -13,7 +13,9 @@ use crate::realm::RealmPolicy;
 pub enum LinkState {
     Live,
     /// An active provider supersedes this link's provider.
-    Inert { superseded_by: String },
+    Inert {
+        superseded_by: String,
+    },
     ProviderDisabled,
     /// The provider exists but is not in the realm's chain.
     NotChained,
@@ -80,7 +82,9 @@ pub enum StepDecision {
     SkipRedirectProvider,
     SkipDisabled,
     SkipNoLink,
-    SkipInert { superseded_by: String },
+    SkipInert {
+        superseded_by: String,
+    },
     SkipNoJit,
 }
 
@@ -94,9 +98,9 @@ impl fmt::Display for StepDecision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StepDecision::TryLink => f.write_str("try: the account has a live link"),
-            StepDecision::TrySearch => {
-                f.write_str("try: no account yet, the provider searches for the login (just in time)")
-            }
+            StepDecision::TrySearch => f.write_str(
+                "try: no account yet, the provider searches for the login (just in time)",
+            ),
             StepDecision::SkipRedirectProvider => {
                 f.write_str("skip: redirect provider, not asked for passwords")
             }

@@ -156,7 +156,11 @@ mod tests {
 
     #[test]
     fn supersedes_by_kind_and_by_id_but_never_itself() {
-        let iam = desc("iam", ProviderKind::Oauth2, &["ldap", "old-db", "iam", "oauth2"]);
+        let iam = desc(
+            "iam",
+            ProviderKind::Oauth2,
+            &["ldap", "old-db", "iam", "oauth2"],
+        );
         assert!(iam.supersedes(&desc("corp", ProviderKind::Ldap, &[])));
         assert!(iam.supersedes(&desc("old-db", ProviderKind::Database, &[])));
         assert!(!iam.supersedes(&desc("local", ProviderKind::Database, &[])));

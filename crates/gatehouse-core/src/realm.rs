@@ -49,7 +49,7 @@ impl RealmPolicy {
 
     /// Enabled and in the chain: only such providers authenticate or supersede.
     pub fn is_active(&self, provider: &ProviderDescriptor) -> bool {
-        provider.enabled && self.chain.iter().any(|id| *id == provider.id)
+        provider.enabled && self.chain.contains(&provider.id)
     }
 
     /// The first active provider that supersedes `provider`, if any.

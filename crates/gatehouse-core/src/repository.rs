@@ -102,8 +102,11 @@ pub trait AccountRepository: Send + Sync {
 
     async fn update_link_secret(&self, link_id: Uuid, secret: &str) -> Result<(), RepoError>;
 
-    async fn update_profile(&self, account_id: AccountId, profile: &Profile)
-    -> Result<(), RepoError>;
+    async fn update_profile(
+        &self,
+        account_id: AccountId,
+        profile: &Profile,
+    ) -> Result<(), RepoError>;
 
     /// Write the audit event and update the account's login statistics.
     async fn record_login(&self, record: &LoginRecord) -> Result<(), RepoError>;

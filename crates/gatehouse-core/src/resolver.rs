@@ -151,7 +151,10 @@ impl Resolver {
             account = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
-        let result = self.resolve_inner(login, password).instrument(span.clone()).await?;
+        let result = self
+            .resolve_inner(login, password)
+            .instrument(span.clone())
+            .await?;
         if let Some(account) = &result.account {
             span.record("account", tracing::field::display(account.id));
         }
@@ -164,9 +167,17 @@ impl Resolver {
         Ok(result)
     }
 
-    async fn resolve_inner(&self, login: &str, password: &Secret) -> Result<LoginResult, CoreError> {
+    async fn resolve_inner(
+        &self,
+        login: &str,
+        password: &Secret,
+    ) -> Result<LoginResult, CoreError> {
         let key = self.realm.normalize_login(login);
-        let known = if key.is_empty() { None } else { self.lookup(&key).await? };
+        let known = if key.is_empty() {
+            None
+        } else {
+            self.lookup(&key).await?
+        };
         let plan = plan::plan(&self.realm, known.as_ref());
 
         let mut attempts = Vec::new();
@@ -184,7 +195,11 @@ impl Resolver {
                     .verify(PasswordCheck {
                         login: &key,
                         password,
-                        link: if step.decision == StepDecision::TryLink { link } else { None },
+                        link: if step.decision == StepDecision::TryLink {
+                            link
+                        } else {
+                            None
+                        },
                     })
                     .instrument(tracing::info_span!(
                         "provider_attempt",
@@ -239,7 +254,8 @@ impl Resolver {
 
         let (account, decision) = match verdict {
             Some(Verdict::Verified(provider_id, identity)) => {
-                self.on_verified(&key, known, &provider_id, identity).await?
+                self.on_verified(&key, known, &provider_id, identity)
+                    .await?
             }
             Some(Verdict::Refused(refusal)) => {
                 (known.map(|a| a.account), LoginDecision::Refused(refusal))

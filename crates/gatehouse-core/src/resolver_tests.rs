@@ -133,12 +133,18 @@ impl MemoryRepo {
                 created_at: Utc::now(),
             })
             .collect();
-        self.accounts.lock().unwrap().push(AccountWithLinks { account, links });
+        self.accounts
+            .lock()
+            .unwrap()
+            .push(AccountWithLinks { account, links });
         id
     }
     fn edit(&self, username: &str, f: impl FnOnce(&mut Account)) {
         let mut accounts = self.accounts.lock().unwrap();
-        let a = accounts.iter_mut().find(|a| a.account.username == username).unwrap();
+        let a = accounts
+            .iter_mut()
+            .find(|a| a.account.username == username)
+            .unwrap();
         f(&mut a.account);
     }
     fn last_record(&self) -> LoginRecord {
@@ -186,7 +192,10 @@ impl AccountRepository for MemoryRepo {
     }
 
     async fn update_link_secret(&self, link_id: Uuid, secret: &str) -> Result<(), RepoError> {
-        self.secret_updates.lock().unwrap().push((link_id, secret.to_owned()));
+        self.secret_updates
+            .lock()
+            .unwrap()
+            .push((link_id, secret.to_owned()));
         Ok(())
     }
 
@@ -322,11 +331,18 @@ async fn unavailable_goes_on_to_the_next_provider_when_the_realm_says_next() {
     let local = Arc::new(TestProvider::db("local", "pw"));
     let repo = Arc::new(MemoryRepo::default());
     repo.add("alice", &[("corp", false), ("local", false)]);
-    let r = resolver(realm(&[&corp, &local], OnUnavailable::Next), &[&corp, &local], &repo);
+    let r = resolver(
+        realm(&[&corp, &local], OnUnavailable::Next),
+        &[&corp, &local],
+        &repo,
+    );
 
     let result = login(&r, "alice", "pw").await;
     assert!(result.is_success());
-    assert_eq!(tried(&result), vec![("corp", "unavailable"), ("local", "verified")]);
+    assert_eq!(
+        tried(&result),
+        vec![("corp", "unavailable"), ("local", "verified")]
+    );
     assert_eq!(
         result.attempts[0].outcome,
         AttemptOutcome::Unavailable("all servers down".into())
@@ -342,7 +358,11 @@ async fn unavailable_stops_with_a_temporary_failure_when_the_realm_says_fail() {
     let local = Arc::new(TestProvider::db("local", "pw"));
     let repo = Arc::new(MemoryRepo::default());
     repo.add("alice", &[("corp", false), ("local", false)]);
-    let r = resolver(realm(&[&corp, &local], OnUnavailable::Fail), &[&corp, &local], &repo);
+    let r = resolver(
+        realm(&[&corp, &local], OnUnavailable::Fail),
+        &[&corp, &local],
+        &repo,
+    );
 
     let result = login(&r, "alice", "pw").await;
     let refusal = refusal(&result);
@@ -360,12 +380,18 @@ async fn unavailable_stops_with_a_temporary_failure_when_the_realm_says_fail() {
 async fn disabled_in_the_directory_never_falls_through_to_a_local_password() {
     let corp = Arc::new(TestProvider::ldap(
         "corp",
-        Script::Always(PasswordOutcome::Disabled("userAccountControl: disabled".into())),
+        Script::Always(PasswordOutcome::Disabled(
+            "userAccountControl: disabled".into(),
+        )),
     ));
     let local = Arc::new(TestProvider::db("local", "old-pw"));
     let repo = Arc::new(MemoryRepo::default());
     repo.add("alice", &[("corp", false), ("local", false)]);
-    let r = resolver(realm(&[&corp, &local], OnUnavailable::Next), &[&corp, &local], &repo);
+    let r = resolver(
+        realm(&[&corp, &local], OnUnavailable::Next),
+        &[&corp, &local],
+        &repo,
+    );
 
     let result = login(&r, "alice", "old-pw").await;
     assert_eq!(
@@ -375,7 +401,10 @@ async fn disabled_in_the_directory_never_falls_through_to_a_local_password() {
             reason: "userAccountControl: disabled".into()
         }
     );
-    assert_eq!(refusal(&result).public_message(), Refusal::InvalidCredentials.public_message());
+    assert_eq!(
+        refusal(&result).public_message(),
+        Refusal::InvalidCredentials.public_message()
+    );
     assert_eq!(local.calls(), 0);
 }
 
@@ -396,7 +425,10 @@ async fn unknown_user_spends_a_dummy_verification_and_gets_the_same_answer() {
     assert_eq!(local.dummy_calls.load(Ordering::SeqCst), 1);
 
     let wrong = login(&r, "alice", "bad").await;
-    assert_eq!(refusal(&wrong).public_message(), refusal(&unknown).public_message());
+    assert_eq!(
+        refusal(&wrong).public_message(),
+        refusal(&unknown).public_message()
+    );
     // A real verification happened: no dummy on top of it.
     assert_eq!(local.dummy_calls.load(Ordering::SeqCst), 1);
     assert_eq!(repo.last_record().account_id, wrong.account.map(|a| a.id));
@@ -420,7 +452,11 @@ async fn unknown_login_is_searched_only_by_just_in_time_providers_and_provisione
     let local = Arc::new(TestProvider::db("local", "pw"));
     let corp = Arc::new(TestProvider::ldap("corp", Script::Password("pw")).jit());
     let repo = Arc::new(MemoryRepo::default());
-    let r = resolver(realm(&[&local, &corp], OnUnavailable::Next), &[&local, &corp], &repo);
+    let r = resolver(
+        realm(&[&local, &corp], OnUnavailable::Next),
+        &[&local, &corp],
+        &repo,
+    );
 
     let (_, plan) = r.explain("newbie").await.unwrap();
     assert_eq!(plan.steps[0].decision, StepDecision::SkipNoJit);
@@ -435,7 +471,10 @@ async fn unknown_login_is_searched_only_by_just_in_time_providers_and_provisione
 
     // The provisioned account now logs in through its link, not a search.
     let (found, plan) = r.explain("newbie").await.unwrap();
-    assert_eq!(found.unwrap().links[0].external_id.as_deref(), Some("ext-newbie"));
+    assert_eq!(
+        found.unwrap().links[0].external_id.as_deref(),
+        Some("ext-newbie")
+    );
     assert_eq!(plan.steps[1].decision, StepDecision::TryLink);
 }
 
@@ -449,8 +488,14 @@ async fn empty_password_or_login_reaches_no_provider() {
     repo.add("alice", &[("corp", false)]);
     let r = resolver(realm(&[&corp], OnUnavailable::Next), &[&corp], &repo);
 
-    assert_eq!(refusal(&login(&r, "alice", "").await), Refusal::InvalidCredentials);
-    assert_eq!(refusal(&login(&r, "   ", "pw").await), Refusal::InvalidCredentials);
+    assert_eq!(
+        refusal(&login(&r, "alice", "").await),
+        Refusal::InvalidCredentials
+    );
+    assert_eq!(
+        refusal(&login(&r, "   ", "pw").await),
+        Refusal::InvalidCredentials
+    );
     assert_eq!(corp.calls(), 0);
 }
 
@@ -481,8 +526,12 @@ async fn disabled_and_locked_accounts_are_refused_after_verification() {
     let repo = Arc::new(MemoryRepo::default());
     repo.add("alice", &[("local", false)]);
     repo.add("bob", &[("local", false)]);
-    repo.edit("alice", |a| a.disabled_reason = Some("left the company".into()));
-    repo.edit("bob", |a| a.locked_until = Some(Utc::now() + ChronoDuration::minutes(5)));
+    repo.edit("alice", |a| {
+        a.disabled_reason = Some("left the company".into())
+    });
+    repo.edit("bob", |a| {
+        a.locked_until = Some(Utc::now() + ChronoDuration::minutes(5))
+    });
     let r = resolver(realm(&[&local], OnUnavailable::Next), &[&local], &repo);
 
     assert_eq!(
@@ -491,8 +540,13 @@ async fn disabled_and_locked_accounts_are_refused_after_verification() {
             reason: "left the company".into()
         }
     );
-    assert_eq!(refusal(&login(&r, "bob", "pw").await), Refusal::AccountLocked);
-    repo.edit("bob", |a| a.locked_until = Some(Utc::now() - ChronoDuration::minutes(1)));
+    assert_eq!(
+        refusal(&login(&r, "bob", "pw").await),
+        Refusal::AccountLocked
+    );
+    repo.edit("bob", |a| {
+        a.locked_until = Some(Utc::now() - ChronoDuration::minutes(1))
+    });
     assert!(login(&r, "bob", "pw").await.is_success());
 }
 
@@ -526,7 +580,10 @@ async fn superseded_links_are_inert_and_accounts_left_without_a_live_link_are_di
 
     let result = login(&r, "ldap-only", "pw").await;
     assert_eq!(refusal(&result), Refusal::Superseded { by: "iam".into() });
-    assert_eq!(refusal(&result).public_message(), Refusal::InvalidCredentials.public_message());
+    assert_eq!(
+        refusal(&result).public_message(),
+        Refusal::InvalidCredentials.public_message()
+    );
     assert_eq!(corp.calls(), 0);
     let (_, plan) = r.explain("ldap-only").await.unwrap();
     assert_eq!(plan.superseded_by.as_deref(), Some("iam"));
@@ -544,7 +601,11 @@ async fn superseded_links_are_inert_and_accounts_left_without_a_live_link_are_di
 
     // Switching the superseding provider off restores the account.
     let mut off = policy.clone();
-    off.providers.iter_mut().find(|p| p.id == "iam").unwrap().enabled = false;
+    off.providers
+        .iter_mut()
+        .find(|p| p.id == "iam")
+        .unwrap()
+        .enabled = false;
     let r = resolver(off, &[&corp, &local, &iam], &repo);
     let result = login(&r, "ldap-only", "pw").await;
     assert!(result.is_success());
@@ -558,7 +619,11 @@ async fn the_protected_bootstrap_link_is_never_superseded() {
     let repo = Arc::new(MemoryRepo::default());
     repo.add("admin", &[("local", true)]);
     repo.add("plain", &[("local", false)]);
-    let r = resolver(realm(&[&iam, &local], OnUnavailable::Next), &[&iam, &local], &repo);
+    let r = resolver(
+        realm(&[&iam, &local], OnUnavailable::Next),
+        &[&iam, &local],
+        &repo,
+    );
 
     let admin = login(&r, "admin", "admin-pw").await;
     assert!(admin.is_success());
@@ -575,7 +640,11 @@ async fn disabled_and_redirect_providers_are_skipped_with_their_reason() {
     let mut off_desc = off.descriptor.clone();
     off_desc.enabled = false;
     let off = Arc::new(off);
-    let sso = Arc::new(TestProvider::new("sso", ProviderKind::Oidc, Script::Password("pw")));
+    let sso = Arc::new(TestProvider::new(
+        "sso",
+        ProviderKind::Oidc,
+        Script::Password("pw"),
+    ));
     let local = Arc::new(TestProvider::db("local", "pw"));
     let repo = Arc::new(MemoryRepo::default());
     repo.add("alice", &[("off", false), ("sso", false), ("local", false)]);
@@ -604,8 +673,12 @@ async fn a_chained_password_provider_without_an_implementation_is_a_configuratio
     let b = Arc::new(TestProvider::db("b", "pw"));
     let repo = Arc::new(MemoryRepo::default());
     let policy = realm(&[&a, &b], OnUnavailable::Next);
-    let err = Resolver::new(Arc::new(policy), vec![a.clone() as Arc<dyn PasswordProvider>], repo)
-        .err()
-        .unwrap();
+    let err = Resolver::new(
+        Arc::new(policy),
+        vec![a.clone() as Arc<dyn PasswordProvider>],
+        repo,
+    )
+    .err()
+    .unwrap();
     assert!(err.to_string().contains("`b`"), "{err}");
 }

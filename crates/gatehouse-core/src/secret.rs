@@ -41,6 +41,13 @@ impl From<&str> for Secret {
     }
 }
 
+/// Secrets arrive in requests (passwords) but are never serialised back out.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
 impl Drop for Secret {
     fn drop(&mut self) {
         self.0.zeroize();

@@ -1,1 +1,14 @@
+//! The Gatehouse server: configuration, the runtime that wires store, providers and resolvers
+//! together, and the HTTP routes.
 
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod serve;
+pub mod telemetry;
+
+pub use app::{Gatehouse, RealmRuntime};
+pub use config::{Config, ConfigError};
+pub use error::ServerError;
+pub use serve::{serve, serve_on};

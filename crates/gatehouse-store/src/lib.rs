@@ -1,1 +1,24 @@
+//! The Gatehouse store: sea-orm entities, migrations and repositories on SQLite (the embedded
+//! default) and PostgreSQL (several instances, one population).
+//!
+//! [`Store`] is the entry point: [`Store::connect`], [`Store::migrate`], the administrators'
+//! operations, and [`gatehouse_core::AccountRepository`] for the login resolver.
 
+mod accounts;
+mod audit;
+pub mod entities;
+mod error;
+pub mod migration;
+mod repository;
+mod store;
+mod types;
+mod url;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::StoreError;
+pub use migration::Migrator;
+pub use store::Store;
+pub use types::{AuditEvent, LoginStats, NewAccount};
+pub use url::{SCHEMA_PARAM, redact as redact_url};

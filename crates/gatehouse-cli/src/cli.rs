@@ -1,0 +1,132 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Gatehouse credential federation broker"
+)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, env = "GATEHOUSE_CONFIG", default_value = gatehouse_server::config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the migrations, then serve HTTP until SIGTERM or Ctrl-C.
+    Serve,
+    /// Create or upgrade the store's tables.
+    Migrate,
+    /// Validate the configuration (the same checks as at `serve` start); exit 2 when invalid.
+    CheckConfig,
+    /// Manage accounts and their provider links.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Break-glass administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Show which providers a login would be tried against, in order, and why others are skipped.
+    Explain {
+        #[command(flatten)]
+        realm: RealmArg,
+        login: String,
+    },
+    /// Run a real login (password on stdin) and show the providers tried; exit 1 when refused.
+    Login {
+        #[command(flatten)]
+        realm: RealmArg,
+        login: String,
+    },
+}
+
+#[derive(Args)]
+pub struct RealmArg {
+    /// The realm.
+    #[arg(long, env = "GATEHOUSE_REALM")]
+    pub realm: String,
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create an account.
+    Add {
+        #[command(flatten)]
+        realm: RealmArg,
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Set the password of a database link (password on stdin); creates the link if needed.
+    SetPassword {
+        #[command(flatten)]
+        realm: RealmArg,
+        /// A database provider; default: the realm's first one.
+        #[arg(long)]
+        provider: Option<String>,
+        username: String,
+    },
+    /// Link an account to a provider (for directories and IdPs: the external id it knows the user by).
+    Link {
+        #[command(flatten)]
+        realm: RealmArg,
+        #[arg(long)]
+        provider: String,
+        username: String,
+        #[arg(long)]
+        external_id: Option<String>,
+    },
+    /// Remove an account's link to a provider.
+    Unlink {
+        #[command(flatten)]
+        realm: RealmArg,
+        #[arg(long)]
+        provider: String,
+        username: String,
+        /// Also remove the break-glass administrator's protected link.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Disable an account (it can no longer log in).
+    Disable {
+        #[command(flatten)]
+        realm: RealmArg,
+        username: String,
+        #[arg(long, default_value = "disabled by an administrator")]
+        reason: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        #[command(flatten)]
+        realm: RealmArg,
+        username: String,
+    },
+    /// Show an account, its state, statistics, and every link per provider.
+    Show {
+        #[command(flatten)]
+        realm: RealmArg,
+        username: String,
+    },
+    /// List a realm's accounts.
+    List {
+        #[command(flatten)]
+        realm: RealmArg,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create (or repair) the break-glass administrator: role admin and a database link that is
+    /// never superseded. Password on stdin.
+    Bootstrap {
+        #[command(flatten)]
+        realm: RealmArg,
+        username: String,
+    },
+}

@@ -1,0 +1,45 @@
+mod account_view;
+mod admin;
+mod login;
+mod service;
+mod user;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use gatehouse_server::{Config, Gatehouse};
+
+use crate::Failure;
+use crate::cli::{Cli, Command};
+
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::CheckConfig => service::check_config(&cli.config),
+        Command::Migrate => service::migrate(&open(&cli.config, QUIET).await?).await,
+        Command::Serve => service::serve(Arc::new(open(&cli.config, None).await?)).await,
+        Command::User(command) => user::run(&open(&cli.config, QUIET).await?, command).await,
+        Command::Admin(command) => admin::run(&open(&cli.config, QUIET).await?, command).await,
+        Command::Explain { realm, login } => {
+            login::explain(&open(&cli.config, QUIET).await?, &realm.realm, &login).await
+        }
+        Command::Login { realm, login } => {
+            login::login(&open(&cli.config, QUIET).await?, &realm.realm, &login).await
+        }
+    }
+}
+
+fn load_config(path: &Path) -> Result<Config, Failure> {
+    Config::load(path).map_err(|e| Failure::Config(e.to_string()))
+}
+
+/// Administrative commands print their own results; their logs are for warnings only.
+const QUIET: Option<&str> = Some("warn");
+
+async fn open(path: &Path, log_level: Option<&str>) -> Result<Gatehouse, Failure> {
+    let config = load_config(path)?;
+    gatehouse_server::telemetry::init(&config.server, log_level);
+    let gatehouse = Gatehouse::open(config).await?;
+    // Idempotent: a fresh store works for `admin bootstrap` before the first `serve`.
+    gatehouse.store.migrate().await?;
+    Ok(gatehouse)
+}

@@ -1,0 +1,117 @@
+//! Configuration: one TOML file, every value overridable from the environment, secrets by
+//! reference, validated as a whole with messages that name the key and the fix.
+
+mod env_overlay;
+mod model;
+mod secret_value;
+mod validate;
+
+use std::fmt;
+use std::path::Path;
+
+pub use model::{
+    Config, LogFormat, ProviderConfig, ProviderSettings, RealmConfig, ServerConfig, StoreConfig,
+};
+pub use secret_value::SecretValue;
+
+/// The default path of the configuration file; `--config` and `GATEHOUSE_CONFIG` override it.
+pub const DEFAULT_PATH: &str = "config/gatehouse.toml";
+
+/// One thing wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The dotted key at fault, e.g. `realms.main.chain[1]`.
+    pub key: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ConfigError {
+    pub source: String,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "configuration {} is invalid:", self.source)?;
+        for p in &self.problems {
+            writeln!(f, "  - {}: {}", p.key, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Read, overlay the process environment, check. The same path for `serve` and `check-config`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source: path.display().to_string(),
+            problems: vec![Problem::new(
+                "(file)",
+                format!(
+                    "cannot read it: {e}; pass --config FILE or set GATEHOUSE_CONFIG to an existing file"
+                ),
+            )],
+        })?;
+        Self::from_toml(&text, &path.display().to_string(), std::env::vars())
+    }
+
+    pub fn from_toml(
+        text: &str,
+        source: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let fail = |problems| ConfigError {
+            source: source.to_owned(),
+            problems,
+        };
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            fail(vec![Problem::new("(syntax)", e.to_string().trim())])
+        })?;
+        let applied = env_overlay::apply(&mut table, env)
+            .map_err(|e| fail(vec![Problem::new("(environment)", e)]))?;
+
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let key = match e.path().to_string() {
+                    p if p == "." => "(top level)".to_owned(),
+                    p => p,
+                };
+                let mut message = e.inner().message().to_owned();
+                if message.contains("unknown field") {
+                    message.push_str(
+                        "; remove it or correct its spelling (see README, Configuration)",
+                    );
+                }
+                if let Some(a) = applied.iter().find(|a| key.starts_with(a.path.as_str())) {
+                    message.push_str(&format!(" (set by {})", a.var));
+                }
+                fail(vec![Problem::new(key, message)])
+            })?;
+
+        let problems = validate::check(&config);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(fail(problems))
+        }
+    }
+
+    pub fn realm(&self, name: &str) -> Option<&RealmConfig> {
+        self.realms.get(name)
+    }
+}
+
+#[cfg(test)]
+mod tests;

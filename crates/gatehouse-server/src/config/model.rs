@@ -1,0 +1,221 @@
+//! The configuration file's shape. Every table refuses unknown keys.
+
+use std::collections::BTreeMap;
+
+use gatehouse_connector_database::DatabaseSettings;
+use gatehouse_core::{OnUnavailable, ProviderDescriptor, ProviderKind, RealmPolicy};
+use serde::{Deserialize, Deserializer, de};
+
+use super::secret_value::SecretValue;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub realms: BTreeMap<String, RealmConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    #[serde(default = "default_public_url")]
+    pub public_url: String,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// A tracing filter such as `info` or `gatehouse=debug,info`; `GATEHOUSE_LOG` wins over it.
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            public_url: default_public_url(),
+            log_format: LogFormat::default(),
+            log_level: default_log_level(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_public_url() -> String {
+    "http://127.0.0.1:8080".into()
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://…` or `postgres://…`; may be an `env:` or `file:` reference (it can hold a password).
+    #[serde(default = "default_store_url")]
+    pub url: SecretValue,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: default_store_url(),
+        }
+    }
+}
+
+fn default_store_url() -> SecretValue {
+    SecretValue::literal("sqlite://gatehouse.db?mode=rwc")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealmConfig {
+    pub chain: Vec<String>,
+    #[serde(default)]
+    pub on_unavailable: OnUnavailable,
+    #[serde(default)]
+    pub usernames_case_sensitive: bool,
+    #[serde(default = "yes")]
+    pub login_with_email: bool,
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl RealmConfig {
+    pub fn policy(&self, name: &str) -> RealmPolicy {
+        RealmPolicy {
+            name: name.to_owned(),
+            providers: self
+                .providers
+                .iter()
+                .map(ProviderConfig::descriptor)
+                .collect(),
+            chain: self.chain.clone(),
+            on_unavailable: self.on_unavailable,
+            usernames_case_sensitive: self.usernames_case_sensitive,
+            login_with_email: self.login_with_email,
+        }
+    }
+
+    pub fn provider(&self, id: &str) -> Option<&ProviderConfig> {
+        self.providers.iter().find(|p| p.id == id)
+    }
+
+    /// The first database provider in chain order, then any other one.
+    pub fn first_database_provider(&self) -> Option<&ProviderConfig> {
+        self.chain
+            .iter()
+            .filter_map(|id| self.provider(id))
+            .chain(self.providers.iter())
+            .find(|p| p.kind() == ProviderKind::Database)
+    }
+}
+
+/// One `[[realms.R.providers]]` entry: the keys every kind shares, and the kind's own settings.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub id: String,
+    pub enabled: bool,
+    pub supersedes: Vec<String>,
+    pub settings: ProviderSettings,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProviderSettings {
+    Database(DatabaseSettings),
+}
+
+impl ProviderConfig {
+    pub fn kind(&self) -> ProviderKind {
+        match self.settings {
+            ProviderSettings::Database(_) => ProviderKind::Database,
+        }
+    }
+
+    pub fn descriptor(&self) -> ProviderDescriptor {
+        ProviderDescriptor {
+            id: self.id.clone(),
+            kind: self.kind(),
+            enabled: self.enabled,
+            supersedes: self.supersedes.clone(),
+            jit: false,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SharedKeys {
+    id: String,
+    kind: String,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    supersedes: Vec<String>,
+}
+
+const SHARED_KEYS: [&str; 4] = ["id", "kind", "enabled", "supersedes"];
+
+/// Split the shared keys from the kind's own, so each kind's settings can refuse unknown keys while
+/// the shared ones are written once.
+impl<'de> Deserialize<'de> for ProviderConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut own = toml::Table::deserialize(d)?;
+        let mut shared = toml::Table::new();
+        for key in SHARED_KEYS {
+            if let Some(v) = own.remove(key) {
+                shared.insert(key.to_owned(), v);
+            }
+        }
+        let shared =
+            SharedKeys::deserialize(toml::Value::Table(shared)).map_err(de::Error::custom)?;
+        let kind = shared.kind.parse::<ProviderKind>().map_err(|_| {
+            de::Error::custom(format!(
+                "provider `{}`: unknown kind `{}`; this build offers `database`",
+                shared.id, shared.kind
+            ))
+        })?;
+        let settings = match kind {
+            ProviderKind::Database => ProviderSettings::Database(
+                DatabaseSettings::deserialize(toml::Value::Table(own)).map_err(|e| {
+                    de::Error::custom(format!(
+                        "provider `{}` (database): {}",
+                        shared.id,
+                        e.message()
+                    ))
+                })?,
+            ),
+            other => {
+                return Err(de::Error::custom(format!(
+                    "provider `{}`: kind `{other}` is not available in this build yet; this build offers `database`",
+                    shared.id
+                )));
+            }
+        };
+        Ok(ProviderConfig {
+            id: shared.id,
+            enabled: shared.enabled,
+            supersedes: shared.supersedes,
+            settings,
+        })
+    }
+}

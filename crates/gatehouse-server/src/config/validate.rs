@@ -1,0 +1,134 @@
+//! Checks that need the whole configuration: references between keys, formats, kind settings.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use gatehouse_core::ProviderKind;
+
+use super::Problem;
+use super::model::{Config, ProviderSettings, RealmConfig};
+
+pub fn check(config: &Config) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if config.server.listen.parse::<SocketAddr>().is_err() {
+        problems.push(Problem::new(
+            "server.listen",
+            format!(
+                "`{}` is not an address and port such as 127.0.0.1:8080",
+                config.server.listen
+            ),
+        ));
+    }
+    let public_url = &config.server.public_url;
+    if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
+        || public_url.contains(['?', '#'])
+    {
+        problems.push(Problem::new(
+            "server.public_url",
+            format!("`{public_url}` must be an http:// or https:// URL without query or fragment"),
+        ));
+    }
+    let store_url = config.store.url.expose();
+    if !["sqlite:", "postgres://", "postgresql://"]
+        .iter()
+        .any(|scheme| store_url.starts_with(scheme))
+    {
+        problems.push(Problem::new(
+            "store.url",
+            "must start with sqlite:// (e.g. sqlite://gatehouse.db?mode=rwc) or postgres://",
+        ));
+    }
+    if config.realms.is_empty() {
+        problems.push(Problem::new(
+            "realms",
+            "no realm is configured; add a [realms.main] table with a chain and its providers",
+        ));
+    }
+    for (name, realm) in &config.realms {
+        check_realm(name, realm, &mut problems);
+    }
+    problems
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn check_realm(name: &str, realm: &RealmConfig, problems: &mut Vec<Problem>) {
+    let at = |key: &str| format!("realms.{name}.{key}");
+    if !valid_name(name) {
+        problems.push(Problem::new(
+            format!("realms.{name}"),
+            "realm names appear in URLs: use letters, digits, `-` and `_` (at most 64)",
+        ));
+    }
+    let mut ids = HashSet::new();
+    for (i, provider) in realm.providers.iter().enumerate() {
+        if !valid_name(&provider.id) {
+            problems.push(Problem::new(
+                at(&format!("providers[{i}].id")),
+                format!(
+                    "`{}` is not a valid id: use letters, digits, `-` and `_` (at most 64)",
+                    provider.id
+                ),
+            ));
+        }
+        if !ids.insert(provider.id.as_str()) {
+            problems.push(Problem::new(
+                at(&format!("providers[{i}].id")),
+                format!(
+                    "provider id `{}` is used twice in this realm; ids must be unique",
+                    provider.id
+                ),
+            ));
+        }
+    }
+    if realm.chain.is_empty() {
+        problems.push(Problem::new(
+            at("chain"),
+            "the chain is empty; list the provider ids to try, e.g. chain = [\"local\"]",
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, id) in realm.chain.iter().enumerate() {
+        if realm.provider(id).is_none() {
+            problems.push(Problem::new(
+                at(&format!("chain[{i}]")),
+                format!(
+                    "no provider `{id}` in this realm; add a [[realms.{name}.providers]] entry with id = \"{id}\" or remove it from the chain"
+                ),
+            ));
+        }
+        if !seen.insert(id) {
+            problems.push(Problem::new(
+                at(&format!("chain[{i}]")),
+                format!("provider `{id}` appears twice in the chain"),
+            ));
+        }
+    }
+    for (i, provider) in realm.providers.iter().enumerate() {
+        for (j, target) in provider.supersedes.iter().enumerate() {
+            let key = at(&format!("providers[{i}].supersedes[{j}]"));
+            if *target == provider.id {
+                problems.push(Problem::new(key, "a provider cannot supersede itself"));
+            } else if target.parse::<ProviderKind>().is_err() && realm.provider(target).is_none() {
+                problems.push(Problem::new(
+                    key,
+                    format!(
+                        "`{target}` is neither a provider kind (database, ldap, oidc, oauth2, saml) nor a provider id of this realm"
+                    ),
+                ));
+            }
+        }
+        match &provider.settings {
+            ProviderSettings::Database(settings) => {
+                if let Err(e) = settings.validate() {
+                    problems.push(Problem::new(at(&format!("providers[{i}]")), e));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! `POST /realms/{realm}/api/v1/password-login`: the JSON authentication API for a password login.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use gatehouse_core::{LoginDecision, Refusal, Secret};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::JsonError;
+use crate::app::Gatehouse;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    login: String,
+    password: Secret,
+}
+
+pub async fn password_login(
+    State(gatehouse): State<Arc<Gatehouse>>,
+    Path(realm): Path<String>,
+    body: Result<Json<LoginRequest>, JsonRejection>,
+) -> Result<Json<Value>, JsonError> {
+    let Ok(realm) = gatehouse.realm(&realm) else {
+        return Err(JsonError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "No such realm.",
+        ));
+    };
+    let Json(request) = body.map_err(|rejection| {
+        JsonError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!(
+                "expected a JSON body {{\"login\": \"…\", \"password\": \"…\"}}: {}",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    let result = realm
+        .resolver
+        .resolve(&request.login, &request.password)
+        .await
+        .map_err(JsonError::internal)?;
+    match (&result.decision, &result.account) {
+        (LoginDecision::Success, Some(account)) => Ok(Json(json!({
+            "account": {
+                "id": account.id,
+                "username": account.username,
+                "email": account.email,
+                "name": account.name,
+                "roles": account.roles,
+                "groups": account.groups,
+            },
+            "provider": result.attempts.last().map(|a| a.provider.as_str()),
+        }))),
+        (LoginDecision::Refused(refusal), _) if refusal.is_temporary() => Err(JsonError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            refusal.public_message(),
+        )),
+        (LoginDecision::Refused(refusal), _) => Err(JsonError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            refusal.public_message(),
+        )),
+        (LoginDecision::Success, None) => Err(JsonError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            Refusal::InvalidCredentials.public_message(),
+        )),
+    }
+}

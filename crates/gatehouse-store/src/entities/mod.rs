@@ -1,0 +1,12 @@
+//! sea-orm entities, one file a table. The schema itself is owned by [`crate::migration`]; these
+//! structs only describe it to the query builder.
+//!
+//! Ids are stored as text ([`TextUuid`](sea_orm::prelude::TextUuid)) on both backends, so the
+//! SQLite file stays readable with the `sqlite3` shell and a corrupt id is a decoding error rather
+//! than a panic. List-valued fields (roles, groups, attributes, attempts) are JSON text, decoded by
+//! the store with errors, never unwraps.
+
+pub mod account;
+pub mod audit_event;
+pub mod link;
+pub mod login_stat;

@@ -1,0 +1,17 @@
+//! Schema migrations, written with the sea-query schema builder so the same code creates the
+//! schema on SQLite and PostgreSQL. A migration, once released, is never edited: add a new one.
+//! The identifiers are declared here rather than borrowed from [`crate::entities`], so a later
+//! change to an entity cannot silently rewrite history.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_initial::Migration)]
+    }
+}

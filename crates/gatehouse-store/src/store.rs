@@ -1,0 +1,184 @@
+//! The connection: opening, migrating, health.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+
+use crate::error::StoreError;
+use crate::migration::Migrator;
+use crate::url::{Backend, Target, validate_schema};
+
+/// A writer waits this long for SQLite's write lock before failing with "database is locked".
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// WAL lets readers run beside the one writer; a few connections serve concurrent logins.
+const SQLITE_POOL: u32 = 8;
+const POSTGRES_POOL: u32 = 16;
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The Gatehouse store: a pool of connections to SQLite or PostgreSQL. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) db: DatabaseConnection,
+    backend: Backend,
+}
+
+// Hand-written: the pool's own Debug may include connect options.
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store at `url`:
+    ///
+    /// - `sqlite://PATH?mode=rwc` — a file, created on first run (`mode=rwc`); every pooled
+    ///   connection runs in WAL mode with foreign keys on and a 5 s busy timeout.
+    ///   `sqlite::memory:` is accepted for throwaway use (one connection).
+    /// - `postgres://USER[:PASSWORD]@HOST[:PORT]/DB` (or `postgresql://`). The query parameter
+    ///   `gatehouse_schema=NAME` puts the store in schema `NAME` (created if missing) instead of the
+    ///   default search path; the parameter is Gatehouse's, it is not passed to the driver.
+    ///
+    /// Errors name the URL with its password replaced by `***`.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Self::open(Target::parse(url)?).await
+    }
+
+    /// Opens a PostgreSQL store in `schema` (created if missing), e.g. to isolate tests.
+    pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Store, StoreError> {
+        let mut target = Target::parse(url)?;
+        if target.backend != Backend::Postgres {
+            return Err(StoreError::Connect(format!(
+                "schemas are a PostgreSQL feature; `{}` is not a PostgreSQL URL",
+                target.redacted
+            )));
+        }
+        validate_schema(schema)?;
+        target.schema = Some(schema.to_owned());
+        Self::open(target).await
+    }
+
+    async fn open(target: Target) -> Result<Store, StoreError> {
+        let mut options = ConnectOptions::new(target.driver_url.clone());
+        // sea-orm's own tracing spans remain; sqlx's per-statement log lines are noise at INFO.
+        options.sqlx_logging(false).acquire_timeout(ACQUIRE_TIMEOUT);
+        match target.backend {
+            Backend::Sqlite => {
+                let memory = target.is_memory();
+                // Each in-memory connection would be a separate database.
+                options.max_connections(if memory { 1 } else { SQLITE_POOL });
+                // Applied by sqlx when it opens each connection, so every pooled one gets them.
+                options.map_sqlx_sqlite_opts(move |o| {
+                    let o = o.busy_timeout(SQLITE_BUSY_TIMEOUT).foreign_keys(true);
+                    if memory {
+                        o
+                    } else {
+                        o.journal_mode(SqliteJournalMode::Wal)
+                            .synchronous(SqliteSynchronous::Normal)
+                    }
+                });
+            }
+            Backend::Postgres => {
+                options.max_connections(POSTGRES_POOL);
+                if let Some(schema) = &target.schema {
+                    options.set_schema_search_path(schema.clone());
+                }
+            }
+        }
+        let fail = |e: DbErr| {
+            let mut why = target.scrub(&e.to_string());
+            if why.contains("pool timed out") {
+                // sqlx retries refused connections until the timeout and then says only this.
+                why.push_str(&format!(
+                    " (no connection within {} s: is the server up and reachable?)",
+                    ACQUIRE_TIMEOUT.as_secs()
+                ));
+            }
+            StoreError::Connect(format!("{}: {why}", target.redacted))
+        };
+        let db = Database::connect(options).await.map_err(fail)?;
+        if let Some(schema) = &target.schema {
+            // The search path may name a schema that does not exist yet; it is resolved per query.
+            db.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                .await
+                .map_err(fail)?;
+        }
+        Ok(Store {
+            db,
+            backend: target.backend,
+        })
+    }
+
+    /// Applies pending migrations; a no-op when the schema is current. Safe to run from several
+    /// instances at once: they take turns.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let fail = |e: DbErr| StoreError::Migration(e.to_string());
+        // All migrations in one transaction: DDL is transactional on both backends, so a failed
+        // upgrade leaves the previous schema intact.
+        let txn = self.begin_write().await.map_err(fail)?;
+        if self.backend == Backend::Postgres {
+            // Serialises concurrent migrators of the same schema; released at commit.
+            txn.execute_unprepared(
+                "SELECT pg_advisory_xact_lock(7428161, hashtext(current_schema()))",
+            )
+            .await
+            .map_err(fail)?;
+        }
+        Migrator::up(&txn, None).await.map_err(fail)?;
+        txn.commit().await.map_err(fail)
+    }
+
+    /// Readiness: the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db
+            .ping()
+            .await
+            .map_err(|e| StoreError::Connect(e.to_string()))
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// The underlying connection, for crates that keep their own tables in this store.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.db.close().await.map_err(StoreError::from)
+    }
+
+    /// A transaction that writes. On SQLite it takes the write lock at BEGIN (IMMEDIATE), where
+    /// the busy timeout applies; a deferred one upgrading from read to write mid-way fails at once
+    /// with "database is locked" when another writer got in first.
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+    }
+}
+
+/// Timestamps are kept to the microsecond, PostgreSQL's precision, so both backends give back
+/// exactly what was stored and SQLite's text timestamps sort in time order.
+pub(crate) fn stamp(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
+}
+
+pub(crate) fn now() -> DateTime<Utc> {
+    stamp(Utc::now())
+}
