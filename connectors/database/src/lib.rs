@@ -8,6 +8,7 @@ mod error;
 mod pool;
 mod provider;
 mod settings;
+mod workers;
 
 #[cfg(test)]
 mod tests;

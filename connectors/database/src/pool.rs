@@ -1,15 +1,18 @@
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
-use argon2::password_hash::{self, PasswordHasher, PasswordVerifier, try_generate_salt};
+use argon2::password_hash::{self, try_generate_salt};
 use argon2::{Algorithm, Argon2, Params, Version};
 use gatehouse_core::Secret;
-use tokio::sync::Semaphore;
 
 use crate::error::DatabaseError;
 use crate::settings::Argon2Settings;
+use crate::workers::{Memory, Workers};
+
+/// More hashing threads than this would only add memory, never throughput.
+const MAX_WORKERS: usize = 256;
 
 /// Ceilings on the cost a *stored* hash may ask for, unless the configured cost is higher. A
 /// corrupt or hostile row saying `m=4294967295` would otherwise abort the process on allocation,
@@ -27,41 +30,13 @@ pub struct Verification {
     pub needs_rehash: bool,
 }
 
-/// Bounds the argon2 work of the whole process. Each computation runs on tokio's blocking pool so
-/// it never occupies an async worker, and only `max_concurrent` run at once because each one holds
-/// its full memory cost (19 MiB by default) until it finishes: a burst of logins queues here
-/// instead of growing the process by hundreds of MiB.
+/// Bounds the argon2 work of the whole process: `max_concurrent` dedicated threads (see
+/// `workers`), so hashing never occupies an async worker, and a burst of logins queues here
+/// instead of growing the process by the memory cost of every waiting login.
 #[derive(Clone)]
 pub struct HashPool {
-    permits: Arc<Semaphore>,
-    stats: Arc<Stats>,
+    workers: Arc<Workers>,
     max_concurrent: usize,
-}
-
-#[derive(Default)]
-struct Stats {
-    in_flight: AtomicUsize,
-    peak_in_flight: AtomicUsize,
-    completed: AtomicU64,
-}
-
-/// Counts a computation while it runs; dropped before the permit so `in_flight` never exceeds the
-/// bound, and on unwind too so a panic cannot leave the counter high.
-struct InFlight<'a>(&'a Stats);
-
-impl<'a> InFlight<'a> {
-    fn enter(stats: &'a Stats) -> Self {
-        let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        stats.peak_in_flight.fetch_max(now, Ordering::SeqCst);
-        Self(stats)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.0.completed.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 impl Default for HashPool {
@@ -83,10 +58,9 @@ impl fmt::Debug for HashPool {
 impl HashPool {
     /// `max_concurrent` is raised to 1: a pool that never runs anything would hang every login.
     pub fn new(max_concurrent: usize) -> Self {
-        let max_concurrent = max_concurrent.clamp(1, Semaphore::MAX_PERMITS);
+        let max_concurrent = max_concurrent.clamp(1, MAX_WORKERS);
         Self {
-            permits: Arc::new(Semaphore::new(max_concurrent)),
-            stats: Arc::default(),
+            workers: Arc::new(Workers::start(max_concurrent)),
             max_concurrent,
         }
     }
@@ -97,17 +71,17 @@ impl HashPool {
 
     /// Computations running right now.
     pub fn in_flight(&self) -> usize {
-        self.stats.in_flight.load(Ordering::SeqCst)
+        self.workers.stats.in_flight.load(Ordering::SeqCst)
     }
 
     /// The most computations ever seen running at once.
     pub fn peak_in_flight(&self) -> usize {
-        self.stats.peak_in_flight.load(Ordering::SeqCst)
+        self.workers.stats.peak_in_flight.load(Ordering::SeqCst)
     }
 
     /// Computations finished (hashes and verifications, dummy ones included).
     pub fn completed(&self) -> u64 {
-        self.stats.completed.load(Ordering::SeqCst)
+        self.workers.stats.completed.load(Ordering::SeqCst)
     }
 
     /// A new argon2id PHC string for `password`, with a random salt.
@@ -118,7 +92,10 @@ impl HashPool {
     ) -> Result<String, DatabaseError> {
         let params = settings.params().map_err(DatabaseError::InvalidSettings)?;
         let password = password.clone();
-        self.run(move || hash_blocking(params, &password)).await?
+        let keep = params.block_count();
+        self.workers
+            .run(keep, move |memory| hash_blocking(params, &password, memory))
+            .await?
     }
 
     /// Checks `password` against the stored `phc`, with the stored hash's own parameters, and says
@@ -134,8 +111,10 @@ impl HashPool {
         let stored = parse_stored(phc, &target)?;
         let needs_rehash = differs(&stored, &target);
         let password = password.clone();
+        let keep = target.block_count();
         let outcome = self
-            .run(move || Argon2::default().verify_password(password.expose().as_bytes(), &stored))
+            .workers
+            .run(keep, move |memory| verify_blocking(&stored, &password, memory))
             .await?;
         match outcome {
             Ok(()) => Ok(Verification {
@@ -149,35 +128,58 @@ impl HashPool {
             Err(e) => Err(classify(e)),
         }
     }
-
-    async fn run<T, F>(&self, job: F) -> Result<T, DatabaseError>
-    where
-        T: Send + 'static,
-        F: FnOnce() -> T + Send + 'static,
-    {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| DatabaseError::TaskFailed)?;
-        let stats = Arc::clone(&self.stats);
-        // The permit moves into the blocking task: if the caller's future is dropped mid-hash, the
-        // computation still runs to the end and must keep counting against the bound until then.
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let _counted = InFlight::enter(&stats);
-            job()
-        })
-        .await
-        .map_err(|_| DatabaseError::TaskFailed)
-    }
 }
 
-fn hash_blocking(params: Params, password: &Secret) -> Result<String, DatabaseError> {
+fn hash_blocking(
+    params: Params,
+    password: &Secret,
+    memory: &mut Memory,
+) -> Result<String, DatabaseError> {
     let salt = try_generate_salt().map_err(|_| DatabaseError::Hashing("no randomness".into()))?;
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_with_salt(password.expose().as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(classify)
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let blocks = memory.blocks(params.block_count());
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(password.expose().as_bytes(), &salt, &mut out, blocks)
+        .map_err(|e| DatabaseError::Hashing(e.to_string()))?;
+    let internal = |e: &dyn fmt::Display| DatabaseError::Hashing(e.to_string());
+    let hash = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| internal(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| internal(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| internal(&e))?),
+    };
+    Ok(hash.to_string())
+}
+
+/// What `PasswordVerifier` does, with the worker's memory instead of a fresh allocation; the
+/// outputs are compared in constant time by `Output`'s equality.
+fn verify_blocking(
+    stored: &PasswordHash,
+    password: &Secret,
+    memory: &mut Memory,
+) -> Result<(), password_hash::Error> {
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return Err(password_hash::Error::PasswordInvalid);
+    };
+    let algorithm = Algorithm::try_from(stored.algorithm.as_str())?;
+    let version = stored
+        .version
+        .map(Version::try_from)
+        .transpose()?
+        .unwrap_or_default();
+    let params = Params::try_from(stored)?;
+    let mut out = vec![0u8; expected.len()];
+    let blocks = memory.blocks(params.block_count());
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.expose().as_bytes(), salt, &mut out, blocks)?;
+    let computed = Output::new(&out)?;
+    out.fill(0);
+    if computed == *expected {
+        Ok(())
+    } else {
+        Err(password_hash::Error::PasswordInvalid)
+    }
 }
 
 /// A well-formed argon2id PHC string with `settings`' parameters that no password matches (its
