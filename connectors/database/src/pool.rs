@@ -114,7 +114,9 @@ impl HashPool {
         let keep = target.block_count();
         let outcome = self
             .workers
-            .run(keep, move |memory| verify_blocking(&stored, &password, memory))
+            .run(keep, move |memory| {
+                verify_blocking(&stored, &password, memory)
+            })
             .await?;
         match outcome {
             Ok(()) => Ok(Verification {
@@ -171,8 +173,12 @@ fn verify_blocking(
     let params = Params::try_from(stored)?;
     let mut out = vec![0u8; expected.len()];
     let blocks = memory.blocks(params.block_count());
-    Argon2::new(algorithm, version, params)
-        .hash_password_into_with_memory(password.expose().as_bytes(), salt, &mut out, blocks)?;
+    Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password.expose().as_bytes(),
+        salt,
+        &mut out,
+        blocks,
+    )?;
     let computed = Output::new(&out)?;
     out.fill(0);
     if computed == *expected {

@@ -139,7 +139,12 @@ fn raw_verifies_per_second(phc: &str, phase: Duration) -> f64 {
                 let mut out = vec![0u8; expected.len()];
                 while started.elapsed() < phase {
                     argon2
-                        .hash_password_into_with_memory(PASSWORD.as_bytes(), &salt, &mut out, &mut blocks)
+                        .hash_password_into_with_memory(
+                            PASSWORD.as_bytes(),
+                            &salt,
+                            &mut out,
+                            &mut blocks,
+                        )
                         .expect("argon2");
                     assert_eq!(out.as_slice(), expected.as_ref());
                     count.fetch_add(1, Ordering::Relaxed);
@@ -244,4 +249,3 @@ fn peak_rss_kib() -> u64 {
         })
         .unwrap_or(0)
 }
-
