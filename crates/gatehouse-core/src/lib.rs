@@ -11,6 +11,7 @@ pub mod realm;
 pub mod repository;
 pub mod resolver;
 pub mod secret;
+pub mod secret_value;
 
 pub use account::{Account, AccountId, AccountWithLinks, Link, Profile};
 pub use error::CoreError;
@@ -23,3 +24,4 @@ pub use realm::{OnUnavailable, RealmPolicy};
 pub use repository::{AccountRepository, Attempt, AttemptOutcome, LoginRecord, NewLink, RepoError};
 pub use resolver::{LoginDecision, LoginResult, Refusal, Resolver};
 pub use secret::Secret;
+pub use secret_value::SecretValue;

@@ -3,16 +3,15 @@
 
 mod env_overlay;
 mod model;
-mod secret_value;
 mod validate;
 
 use std::fmt;
 use std::path::Path;
 
+pub use gatehouse_core::SecretValue;
 pub use model::{
     Config, LogFormat, ProviderConfig, ProviderSettings, RealmConfig, ServerConfig, StoreConfig,
 };
-pub use secret_value::SecretValue;
 
 /// The default path of the configuration file; `--config` and `GATEHOUSE_CONFIG` override it.
 pub const DEFAULT_PATH: &str = "config/gatehouse.toml";

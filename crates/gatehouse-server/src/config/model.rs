@@ -3,10 +3,8 @@
 use std::collections::BTreeMap;
 
 use gatehouse_connector_database::DatabaseSettings;
-use gatehouse_core::{OnUnavailable, ProviderDescriptor, ProviderKind, RealmPolicy};
+use gatehouse_core::{OnUnavailable, ProviderDescriptor, ProviderKind, RealmPolicy, SecretValue};
 use serde::{Deserialize, Deserializer, de};
-
-use super::secret_value::SecretValue;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,10 +1,11 @@
 //! Secret configuration values: `env:NAME` reads an environment variable, `file:/path` reads a file
 //! (one trailing newline dropped), anything else is the value itself. References are resolved while
-//! the configuration is read, so `check-config` catches a missing variable or an unreadable file.
+//! the configuration is deserialised (the only reading core does), so `check-config` catches a
+//! missing variable or an unreadable file, and connectors receive the value itself.
 
 use std::fmt;
 
-use gatehouse_core::Secret;
+use crate::secret::Secret;
 use serde::{Deserialize, Deserializer, de};
 
 #[derive(Clone)]
