@@ -30,6 +30,9 @@ pub enum Command {
     /// Break-glass administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The realm's token-signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Show which providers a login would be tried against, in order, and why others are skipped.
     Explain {
         #[command(flatten)]
@@ -128,5 +131,19 @@ pub enum AdminCommand {
         #[command(flatten)]
         realm: RealmArg,
         username: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key; older keys stay in the JWKS until their tokens have expired.
+    Rotate {
+        #[command(flatten)]
+        realm: RealmArg,
+    },
+    /// List the keys published in the realm's JWKS (the first one signs).
+    List {
+        #[command(flatten)]
+        realm: RealmArg,
     },
 }

@@ -24,6 +24,9 @@ impl<E: std::fmt::Display> From<E> for Failure {
 }
 
 fn main() -> ExitCode {
+    // Two rustls crypto providers are linked in (ring through sqlx, aws-lc-rs through ldap3 and
+    // reqwest): without a process default, the first TLS connection that relies on it panics.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

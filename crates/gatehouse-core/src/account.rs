@@ -78,4 +78,8 @@ pub struct Profile {
     pub email: Option<String>,
     pub name: Option<String>,
     pub groups: Vec<String>,
+    /// Roles the provider grants (a directory's `group_roles`). They replace the roles the
+    /// provider granted before, so a role goes with the group membership that gave it; roles an
+    /// administrator assigned are kept apart and never removed by a login.
+    pub roles: Vec<String>,
 }

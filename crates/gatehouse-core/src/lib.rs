@@ -8,6 +8,7 @@ pub mod error;
 pub mod plan;
 pub mod provider;
 pub mod realm;
+pub mod redirect;
 pub mod repository;
 pub mod resolver;
 pub mod secret;
@@ -21,6 +22,7 @@ pub use provider::{
     VerifiedIdentity,
 };
 pub use realm::{OnUnavailable, RealmPolicy};
+pub use redirect::{CallbackError, ExternalIdentity, RedirectProvider, RedirectStart};
 pub use repository::{AccountRepository, Attempt, AttemptOutcome, LoginRecord, NewLink, RepoError};
 pub use resolver::{LoginDecision, LoginResult, Refusal, Resolver};
 pub use secret::Secret;

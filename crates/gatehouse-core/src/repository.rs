@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::account::{AccountId, AccountWithLinks, Profile};
+use crate::account::{Account, AccountId, AccountWithLinks, Profile};
 use crate::provider::PasswordOutcome;
 
 #[derive(Debug, Error)]
@@ -102,11 +102,13 @@ pub trait AccountRepository: Send + Sync {
 
     async fn update_link_secret(&self, link_id: Uuid, secret: &str) -> Result<(), RepoError>;
 
+    /// Store what a provider says of the account (email, name, groups, provider-granted roles)
+    /// and return the account as it now is, effective roles included.
     async fn update_profile(
         &self,
         account_id: AccountId,
         profile: &Profile,
-    ) -> Result<(), RepoError>;
+    ) -> Result<Account, RepoError>;
 
     /// Write the audit event and update the account's login statistics.
     async fn record_login(&self, record: &LoginRecord) -> Result<(), RepoError>;

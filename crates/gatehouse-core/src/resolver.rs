@@ -300,25 +300,17 @@ impl Resolver {
         provider_id: &str,
         identity: VerifiedIdentity,
     ) -> Result<(Option<Account>, LoginDecision), CoreError> {
-        let Some(known) = known else {
-            let username = identity.username.as_deref().unwrap_or(key);
-            let profile = identity.profile.clone().unwrap_or_default();
-            let created = self
-                .repo
-                .provision(
-                    &self.realm.name,
-                    username,
-                    &self.realm.normalize_login(username),
-                    &profile,
-                    NewLink {
-                        provider_id: provider_id.to_owned(),
-                        external_id: identity.external_id,
-                        secret: identity.rehashed_secret,
-                        protected: false,
-                    },
-                )
-                .await?;
-            return Ok((Some(created.account), LoginDecision::Success));
+        let known = match known {
+            Some(known) => known,
+            None => match self.provision(key, provider_id, &identity).await? {
+                Provisioned::Created(account) => {
+                    return Ok((Some(*account), LoginDecision::Success));
+                }
+                Provisioned::Existing(known) => *known,
+                Provisioned::Refused => {
+                    return Ok((None, LoginDecision::Refused(Refusal::InvalidCredentials)));
+                }
+            },
         };
 
         if let Some(new_hash) = &identity.rehashed_secret
@@ -344,10 +336,71 @@ impl Resolver {
         if let Some(refusal) = refusal {
             return Ok((Some(account), LoginDecision::Refused(refusal)));
         }
-        if let Some(profile) = &identity.profile {
-            self.repo.update_profile(account.id, profile).await?;
-        }
+        let account = match &identity.profile {
+            // The stored account, so the answer carries the groups and roles just granted.
+            Some(profile) => self.repo.update_profile(account.id, profile).await?,
+            None => account,
+        };
         Ok((Some(account), LoginDecision::Success))
+    }
+
+    /// Just-in-time provisioning of a login the provider verified and no account matched.
+    ///
+    /// Creating fails when the account appeared meanwhile: a concurrent login of the same user
+    /// provisioned it, or the provider's spelling of the username (`alice`) names an account the
+    /// login (`EXAMPLE\alice`, a UPN) did not. Either way the account is looked up once more by
+    /// that username; it is used only when it is linked to this very provider and external id, so
+    /// a directory entry can never take over an account that is not linked to it.
+    async fn provision(
+        &self,
+        key: &str,
+        provider_id: &str,
+        identity: &VerifiedIdentity,
+    ) -> Result<Provisioned, CoreError> {
+        let username = identity.username.as_deref().unwrap_or(key);
+        let username_key = self.realm.normalize_login(username);
+        let profile = identity.profile.clone().unwrap_or_default();
+        let created = self
+            .repo
+            .provision(
+                &self.realm.name,
+                username,
+                &username_key,
+                &profile,
+                NewLink {
+                    provider_id: provider_id.to_owned(),
+                    external_id: identity.external_id.clone(),
+                    secret: identity.rehashed_secret.clone(),
+                    protected: false,
+                },
+            )
+            .await;
+        let error = match created {
+            Ok(created) => return Ok(Provisioned::Created(Box::new(created.account))),
+            Err(e) => e,
+        };
+        let Some(existing) = self
+            .repo
+            .find_for_login(&self.realm.name, &username_key, false)
+            .await?
+        else {
+            return Err(error.into());
+        };
+        let same_entry = existing.link_to(provider_id).is_some_and(|link| {
+            link.external_id.is_none() || link.external_id == identity.external_id
+        });
+        if same_entry {
+            Ok(Provisioned::Existing(Box::new(existing)))
+        } else {
+            tracing::warn!(
+                realm = %self.realm.name,
+                provider = provider_id,
+                account = %existing.account.id,
+                "a verified login names an existing account that is not linked to this provider \
+                 entry; refusing (link it with `gatehouse user link` if it is the same person)"
+            );
+            Ok(Provisioned::Refused)
+        }
     }
 
     async fn lookup(&self, key: &str) -> Result<Option<AccountWithLinks>, CoreError> {
@@ -366,6 +419,12 @@ impl Resolver {
             }
         }
     }
+}
+
+enum Provisioned {
+    Created(Box<Account>),
+    Existing(Box<AccountWithLinks>),
+    Refused,
 }
 
 enum Verdict {

@@ -184,6 +184,15 @@ impl AccountRepository for MemoryRepo {
         _profile: &Profile,
         link: NewLink,
     ) -> Result<AccountWithLinks, RepoError> {
+        let taken = self
+            .accounts
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|a| a.account.username.to_lowercase() == username.to_lowercase());
+        if taken {
+            return Err(RepoError(format!("an account `{username}` already exists")));
+        }
         let id = self.add(username, &[(&link.provider_id, false)]);
         let mut accounts = self.accounts.lock().unwrap();
         let created = accounts.iter_mut().find(|a| a.account.id == id).unwrap();
@@ -199,8 +208,16 @@ impl AccountRepository for MemoryRepo {
         Ok(())
     }
 
-    async fn update_profile(&self, _: AccountId, _: &Profile) -> Result<(), RepoError> {
-        Ok(())
+    async fn update_profile(&self, id: AccountId, profile: &Profile) -> Result<Account, RepoError> {
+        let mut accounts = self.accounts.lock().unwrap();
+        let a = accounts.iter_mut().find(|a| a.account.id == id).unwrap();
+        a.account.groups = profile.groups.clone();
+        for role in &profile.roles {
+            if !a.account.roles.contains(role) {
+                a.account.roles.push(role.clone());
+            }
+        }
+        Ok(a.account.clone())
     }
 
     async fn record_login(&self, record: &LoginRecord) -> Result<(), RepoError> {
@@ -682,3 +699,6 @@ async fn a_chained_password_provider_without_an_implementation_is_a_configuratio
     .unwrap();
     assert!(err.to_string().contains("`b`"), "{err}");
 }
+
+#[path = "resolver_jit_tests.rs"]
+mod jit;

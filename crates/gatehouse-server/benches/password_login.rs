@@ -83,7 +83,9 @@ async fn setup(dir: &tempfile::TempDir) -> (Arc<Gatehouse>, String) {
     let config = Config::from_toml(&text, "bench", Vec::new()).expect("config");
     let store = Store::connect(&url).await.expect("store");
     store.migrate().await.expect("migrate");
-    let gatehouse = Gatehouse::with_store(config, store).expect("gatehouse");
+    let gatehouse = Gatehouse::with_store(config, store)
+        .await
+        .expect("gatehouse");
     let realm = gatehouse.realm("main").expect("realm");
     let phc = realm.database_providers["local"]
         .hash_password(&Secret::new(PASSWORD))

@@ -1,14 +1,19 @@
-//! The running broker: the store, and per realm its policy, providers and resolver.
+//! The running broker: the store, and per realm its policy, providers, resolver and OpenID
+//! provider.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use gatehouse_connector_database::{DatabaseProvider, HashPool};
-use gatehouse_core::{AccountRepository, PasswordProvider, RealmPolicy, Resolver};
+use async_trait::async_trait;
+use gatehouse_connector_database::{Argon2Settings, DatabaseProvider, HashPool};
+use gatehouse_connector_ldap::LdapProvider;
+use gatehouse_core::{AccountRepository, PasswordProvider, RealmPolicy, Resolver, Secret};
+use gatehouse_oidc::{KeyVault, OidcProvider, PhcVerifier};
 use gatehouse_store::Store;
 
 use crate::config::{Config, ProviderSettings, RealmConfig};
 use crate::error::ServerError;
+use crate::pages::Pages;
 
 pub struct RealmRuntime {
     pub name: String,
@@ -16,34 +21,65 @@ pub struct RealmRuntime {
     pub resolver: Resolver,
     /// Database providers by id, for setting passwords.
     pub database_providers: BTreeMap<String, Arc<DatabaseProvider>>,
+    pub oidc: OidcProvider,
 }
 
 pub struct Gatehouse {
     pub config: Config,
     pub store: Store,
+    pub pages: Pages,
     realms: BTreeMap<String, RealmRuntime>,
 }
 
 impl Gatehouse {
-    /// Connect to the store and build every realm. Does not migrate: `serve` and `migrate` do.
+    /// Connect to the store, apply pending migrations (idempotent) and build every realm, with
+    /// its signing keys (created on first start).
     pub async fn open(config: Config) -> Result<Self, ServerError> {
         let store = Store::connect(config.store.url.expose()).await?;
-        Self::with_store(config, store)
+        store.migrate().await?;
+        Self::with_store(config, store).await
     }
 
-    pub fn with_store(config: Config, store: Store) -> Result<Self, ServerError> {
+    /// `store` must be migrated.
+    pub async fn with_store(config: Config, store: Store) -> Result<Self, ServerError> {
         // One pool for the whole process: argon2 work is bounded to about one hash per core,
         // however many realms and providers share it.
         let pool = HashPool::default();
         let repo: Arc<dyn AccountRepository> = Arc::new(store.clone());
-        let realms = config
-            .realms
-            .iter()
-            .map(|(name, realm)| {
-                build_realm(name, realm, &pool, repo.clone()).map(|r| (name.clone(), r))
-            })
-            .collect::<Result<_, _>>()?;
+        let vault = Arc::new(key_vault(&config)?);
+        let phc: Arc<dyn PhcVerifier> = Arc::new(PoolPhc(pool.clone()));
+        let mut realms = BTreeMap::new();
+        for (name, realm) in &config.realms {
+            let (policy, resolver, database_providers) =
+                build_realm(name, realm, &pool, repo.clone())?;
+            let oidc = OidcProvider::open(
+                name,
+                &config.server.public_url,
+                store.clone(),
+                vault.clone(),
+                realm.tokens.clone(),
+                realm.clients.clone(),
+                phc.clone(),
+            )
+            .await
+            .map_err(|e| ServerError::Oidc {
+                realm: name.clone(),
+                message: e.to_string(),
+            })?;
+            realms.insert(
+                name.clone(),
+                RealmRuntime {
+                    name: name.clone(),
+                    policy,
+                    resolver,
+                    database_providers,
+                    oidc,
+                },
+            );
+        }
+        let pages = Pages::new(config.server.theme_dir.as_deref())?;
         Ok(Self {
+            pages,
             config,
             store,
             realms,
@@ -74,7 +110,7 @@ fn build_realm(
     realm: &RealmConfig,
     pool: &HashPool,
     repo: Arc<dyn AccountRepository>,
-) -> Result<RealmRuntime, ServerError> {
+) -> Result<RealmParts, ServerError> {
     let mut providers: Vec<Arc<dyn PasswordProvider>> = Vec::new();
     let mut database_providers = BTreeMap::new();
     for provider in &realm.providers {
@@ -90,14 +126,85 @@ fn build_realm(
                 database_providers.insert(provider.id.clone(), db.clone());
                 providers.push(db);
             }
+            ProviderSettings::Ldap(settings) => {
+                // Connects lazily: a directory that is down at start-up only makes logins
+                // through it unavailable.
+                let ldap = LdapProvider::new(provider.descriptor(), (**settings).clone()).map_err(
+                    |e| ServerError::Provider {
+                        provider: provider.id.clone(),
+                        message: e.to_string(),
+                    },
+                )?;
+                providers.push(Arc::new(ldap));
+            }
         }
     }
     let policy = Arc::new(realm.policy(name));
     let resolver = Resolver::new(policy.clone(), providers, repo)?;
-    Ok(RealmRuntime {
-        name: name.to_owned(),
-        policy,
-        resolver,
-        database_providers,
-    })
+    Ok((policy, resolver, database_providers))
+}
+
+type RealmParts = (
+    Arc<RealmPolicy>,
+    Resolver,
+    BTreeMap<String, Arc<DatabaseProvider>>,
+);
+
+/// PHC client secrets are checked on the process-wide bounded hashing pool.
+struct PoolPhc(HashPool);
+
+#[async_trait]
+impl PhcVerifier for PoolPhc {
+    async fn verify(&self, secret: &Secret, phc: &str) -> bool {
+        self.0
+            .verify(&Argon2Settings::default(), secret, phc)
+            .await
+            .is_ok_and(|v| v.matched)
+    }
+}
+
+/// The key-encryption secret: configured, or read from (or created in) the key file.
+fn key_vault(config: &Config) -> Result<KeyVault, ServerError> {
+    let fail = |message: String| ServerError::Keys(message);
+    let secret = match &config.keys.encryption_key {
+        Some(value) => value.expose().as_bytes().to_vec(),
+        None => read_or_create_key_file(&config.keys.encryption_key_file).map_err(fail)?,
+    };
+    KeyVault::new(&secret).map_err(|e| fail(format!("keys.encryption_key: {e}")))
+}
+
+fn read_or_create_key_file(path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    match std::fs::read_to_string(path) {
+        Ok(text) => return Ok(text.trim().as_bytes().to_vec()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "keys.encryption_key_file: cannot read `{path}`: {e}"
+            ));
+        }
+        Err(_) => {}
+    }
+    let secret = gatehouse_oidc::crypto::random_token();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => {
+            file.write_all(format!("{secret}\n").as_bytes())
+                .map_err(|e| format!("keys.encryption_key_file: cannot write `{path}`: {e}"))?;
+            tracing::warn!(
+                path,
+                "created a new key-encryption secret; back it up, and give every instance on this store the same one (keys.encryption_key)"
+            );
+            Ok(secret.into_bytes())
+        }
+        // Another process created it between our read and our create: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(path)
+            .map(|t| t.trim().as_bytes().to_vec())
+            .map_err(|e| format!("keys.encryption_key_file: cannot read `{path}`: {e}")),
+        Err(e) => Err(format!(
+            "keys.encryption_key_file: cannot create `{path}`: {e}"
+        )),
+    }
 }

@@ -12,6 +12,12 @@ pub enum ServerError {
     Core(#[from] gatehouse_core::CoreError),
     #[error("provider `{provider}`: {message}")]
     Provider { provider: String, message: String },
+    #[error("realm `{realm}`: OpenID provider: {message}")]
+    Oidc { realm: String, message: String },
+    #[error("{0}")]
+    Keys(String),
+    #[error("{0}")]
+    Theme(String),
     #[error("no realm `{name}` in the configuration (configured: {known})")]
     UnknownRealm { name: String, known: String },
     #[error("cannot listen on {addr}: {source}")]

@@ -22,12 +22,29 @@ pub async fn serve_on(
 ) -> Result<(), ServerError> {
     let local = listener.local_addr().map_err(ServerError::Serve)?;
     tracing::info!(listen = %local, public_url = %gatehouse.config.server.public_url, "serving");
-    axum::serve(listener, routes::router(gatehouse))
+    let purge = tokio::spawn(purge_expired(gatehouse.store.clone()));
+    let served = axum::serve(listener, routes::router(gatehouse))
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(ServerError::Serve)?;
+        .map_err(ServerError::Serve);
+    purge.abort();
+    served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Expired sessions, login transactions, codes and tokens would otherwise pile up in the store.
+/// Every instance may run this: the deletes are idempotent.
+async fn purge_expired(store: gatehouse_store::Store) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match store.purge_expired(chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "purged expired sessions, codes and tokens"),
+            Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -34,10 +34,21 @@ fn decode<T: serde::de::DeserializeOwned>(
     serde_json::from_str(text).map_err(|e| corrupt(what, format_args!("account {id}"), e))
 }
 
+/// The effective roles: the administrator's, then those a provider granted (without repeats).
+fn effective_roles(m: &account::Model) -> Result<Vec<String>, StoreError> {
+    let mut roles: Vec<String> = decode(&m.roles, "roles", m.id)?;
+    for role in decode::<Vec<String>>(&m.directory_roles, "directory roles", m.id)? {
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    Ok(roles)
+}
+
 pub(crate) fn account_from_model(m: account::Model) -> Result<Account, StoreError> {
     Ok(Account {
         id: AccountId(m.id.0),
-        roles: decode(&m.roles, "roles", m.id)?,
+        roles: effective_roles(&m)?,
         groups: decode(&m.groups, "groups", m.id)?,
         attributes: decode(&m.attributes, "attributes", m.id)?,
         realm: m.realm,
@@ -98,11 +109,12 @@ pub(crate) fn not_found(id: AccountId) -> StoreError {
     StoreError::NotFound(format!("account {id}"))
 }
 
-/// The row of a new account; `groups` come from a directory profile, if any.
+/// The row of a new account; `groups` and `directory_roles` come from a provider's profile.
 pub(crate) fn new_account_row(
     id: AccountId,
     new: &NewAccount,
     groups: &[String],
+    directory_roles: &[String],
 ) -> Result<account::ActiveModel, StoreError> {
     let at = now();
     Ok(account::ActiveModel {
@@ -117,6 +129,7 @@ pub(crate) fn new_account_row(
         locked_until: Set(None),
         roles: Set(to_json(&new.roles)?),
         groups: Set(to_json(groups)?),
+        directory_roles: Set(to_json(directory_roles)?),
         attributes: Set("{}".to_owned()),
         created_at: Set(at),
         updated_at: Set(at),
@@ -155,7 +168,7 @@ impl Store {
     /// Creates an account with no links. A username key already taken in the realm is a
     /// [`StoreError::Conflict`].
     pub async fn create_account(&self, new: NewAccount) -> Result<Account, StoreError> {
-        let row = new_account_row(AccountId::generate(), &new, &[])?;
+        let row = new_account_row(AccountId::generate(), &new, &[], &[])?;
         let txn = self.begin_write().await?;
         let model = insert_account(&txn, row, &new).await?;
         txn.commit().await?;
@@ -248,8 +261,22 @@ impl Store {
         .await
     }
 
-    /// Replaces the account's roles.
+    /// Replaces the roles an administrator assigned. [`Account::roles`] also holds the roles a
+    /// directory granted; given back here (read, add one, write), those stay the directory's, so
+    /// they still go when the group membership that gave them ends.
     pub async fn set_roles(&self, id: AccountId, roles: Vec<String>) -> Result<(), StoreError> {
+        let Some(current) = account::Entity::find_by_id(TextUuid(id.0))
+            .one(&self.db)
+            .await?
+        else {
+            return Err(not_found(id));
+        };
+        let assigned: Vec<String> = decode(&current.roles, "roles", current.id)?;
+        let granted: Vec<String> = decode(&current.directory_roles, "directory roles", current.id)?;
+        let roles: Vec<String> = roles
+            .into_iter()
+            .filter(|r| assigned.contains(r) || !granted.contains(r))
+            .collect();
         self.update_account(id, account::Column::Roles, to_json(&roles)?)
             .await
     }

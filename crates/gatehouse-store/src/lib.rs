@@ -22,3 +22,9 @@ pub use migration::Migrator;
 pub use store::Store;
 pub use types::{AuditEvent, LoginStats, NewAccount};
 pub use url::{SCHEMA_PARAM, redact as redact_url};
+
+mod oidc;
+pub use oidc::{
+    AccessTokenRecord, AuthorizationCode, BrowserSession, CODE_REPLAY_GRACE, CodeUse,
+    LoginTransaction, RefreshTokenRecord, RefreshUse, SigningKeyRecord,
+};

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use gatehouse_core::{
-    AccountId, AccountRepository, AccountWithLinks, LoginRecord, NewLink, Profile, RepoError,
+    Account, AccountId, AccountRepository, AccountWithLinks, LoginRecord, NewLink, Profile,
+    RepoError,
 };
 use sea_orm::prelude::TextUuid;
 use sea_orm::sea_query::Expr;
@@ -64,7 +65,7 @@ impl Store {
             roles: Vec::new(),
         };
         let id = AccountId::generate();
-        let row = new_account_row(id, &new, &profile.groups)?;
+        let row = new_account_row(id, &new, &profile.groups, &profile.roles)?;
         let at = now();
         let txn = self.begin_write().await?;
         let account = insert_account(&txn, row, &new).await?;
@@ -100,13 +101,18 @@ impl Store {
         Ok(())
     }
 
-    /// A provider's profile overwrites what it carries: email and name when present; groups
-    /// always, since an empty list from a directory means the user left every group.
-    async fn store_profile(&self, id: AccountId, profile: &Profile) -> Result<(), StoreError> {
+    /// A provider's profile overwrites what it carries: email and name when present; groups and
+    /// granted roles always, since an empty list from a directory means the user left every
+    /// group. Administrator-assigned roles are another column and stay.
+    async fn store_profile(&self, id: AccountId, profile: &Profile) -> Result<Account, StoreError> {
         let mut update = account::Entity::update_many()
             .col_expr(
                 account::Column::Groups,
                 Expr::value(to_json(&profile.groups)?),
+            )
+            .col_expr(
+                account::Column::DirectoryRoles,
+                Expr::value(to_json(&profile.roles)?),
             )
             .col_expr(account::Column::UpdatedAt, Expr::value(now()));
         if let Some(email) = &profile.email {
@@ -117,14 +123,15 @@ impl Store {
         if let Some(name) = &profile.name {
             update = update.col_expr(account::Column::Name, Expr::value(name.clone()));
         }
-        let done = update
+        // RETURNING on both backends: the account as stored, in the same statement.
+        let updated = update
             .filter(account::Column::Id.eq(TextUuid(id.0)))
-            .exec(&self.db)
+            .exec_with_returning(&self.db)
             .await?;
-        if done.rows_affected == 0 {
-            return Err(not_found(id));
+        match updated.into_iter().next() {
+            Some(m) => account_from_model(m),
+            None => Err(not_found(id)),
         }
-        Ok(())
     }
 }
 
@@ -160,7 +167,7 @@ impl AccountRepository for Store {
         &self,
         account_id: AccountId,
         profile: &Profile,
-    ) -> Result<(), RepoError> {
+    ) -> Result<Account, RepoError> {
         Ok(self.store_profile(account_id, profile).await?)
     }
 

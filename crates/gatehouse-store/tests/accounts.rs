@@ -139,6 +139,7 @@ store_test!(
             email: Some("Dave@Corp.example".into()),
             name: Some("Dave".into()),
             groups: vec!["staff".into()],
+            roles: vec![],
         };
         let link = NewLink {
             provider_id: "corp".into(),
@@ -315,6 +316,7 @@ store_test!(updates_profiles_and_rehashed_secrets, |store| async move {
         email: Some("New@Example.org".into()),
         name: None,
         groups: vec!["ops".into()],
+        roles: vec![],
     };
     store.update_profile(a.id, &profile).await.unwrap();
 

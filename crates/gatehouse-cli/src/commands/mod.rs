@@ -1,5 +1,6 @@
 mod account_view;
 mod admin;
+mod keys;
 mod login;
 mod service;
 mod user;
@@ -19,6 +20,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve => service::serve(Arc::new(open(&cli.config, None).await?)).await,
         Command::User(command) => user::run(&open(&cli.config, QUIET).await?, command).await,
         Command::Admin(command) => admin::run(&open(&cli.config, QUIET).await?, command).await,
+        Command::Keys(command) => keys::run(&open(&cli.config, QUIET).await?, command).await,
         Command::Explain { realm, login } => {
             login::explain(&open(&cli.config, QUIET).await?, &realm.realm, &login).await
         }
@@ -38,8 +40,6 @@ const QUIET: Option<&str> = Some("warn");
 async fn open(path: &Path, log_level: Option<&str>) -> Result<Gatehouse, Failure> {
     let config = load_config(path)?;
     gatehouse_server::telemetry::init(&config.server, log_level);
-    let gatehouse = Gatehouse::open(config).await?;
-    // Idempotent: a fresh store works for `admin bootstrap` before the first `serve`.
-    gatehouse.store.migrate().await?;
-    Ok(gatehouse)
+    // Applies pending migrations: a fresh store works for `admin bootstrap` before `serve`.
+    Ok(Gatehouse::open(config).await?)
 }

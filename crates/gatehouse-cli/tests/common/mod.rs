@@ -160,3 +160,102 @@ pub const ONE_DATABASE_REALM: &str = include_str!("../../../../fixtures/realms/o
 pub const MIXED_REALM: &str = include_str!("../../../../fixtures/realms/mixed-database.toml");
 
 pub const SUPERSEDING_REALM: &str = include_str!("../../../../fixtures/realms/superseding.toml");
+
+// --- OpenID Provider tests (oidc_rp.rs, oidc_instances.rs) ---
+
+/// Confidential clients, a public one, a service and a password-grant client; a second realm whose
+/// codes live 2 s. Secrets are `env:` references to [`OIDC_SECRETS`].
+pub const OIDC_REALM: &str = include_str!("../../../../fixtures/realms/oidc.toml");
+
+/// The client secrets of [`OIDC_REALM`], for the environment of every `gatehouse` command.
+pub const OIDC_SECRETS: [(&str, &str); 4] = [
+    ("NODE_RP_SECRET", "node-rp-secret-0123456789"),
+    ("PY_RP_SECRET", "py-rp-secret-0123456789"),
+    ("SERVICE_SECRET", "service-secret-0123456789"),
+    ("LEGACY_SECRET", "legacy-secret-0123456789"),
+];
+
+/// The clone's root (where `tests/` and `fixtures/` are).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Env {
+    /// [`Env::run`] with extra environment variables.
+    pub fn run_with(&self, args: &[&str], stdin: &str, vars: &[(&str, &str)]) -> Run {
+        let mut child = self
+            .command(args)
+            .envs(vars.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        Run(child.wait_with_output().unwrap())
+    }
+
+    /// [`Env::ok`] with extra environment variables.
+    pub fn ok_with(&self, args: &[&str], stdin: &str, vars: &[(&str, &str)]) -> String {
+        let run = self.run_with(args, stdin, vars);
+        assert_eq!(run.code(), 0, "gatehouse {args:?} failed:\n{}", run.all());
+        run.stdout()
+    }
+}
+
+impl Server {
+    /// `gatehouse serve` on `port` (e.g. again on the port of a stopped instance). The caller sets
+    /// `GATEHOUSE_SERVER__PUBLIC_URL` in `vars` when the issuer matters.
+    pub async fn start_at(env: &Env, port: u16, vars: &[(&str, &str)]) -> Server {
+        let log = env.dir.path().join(format!(
+            "serve-{port}-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let child = env
+            .command(&["serve"])
+            .env("GATEHOUSE_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .envs(vars.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = reqwest::get(format!("{}/healthz", server.base)).await
+                && r.status().is_success()
+            {
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("gatehouse serve exited with {status}:\n{}", server.logs());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "gatehouse serve did not answer /healthz within 30 s:\n{}",
+            server.logs()
+        );
+    }
+}

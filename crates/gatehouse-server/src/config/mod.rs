@@ -10,7 +10,8 @@ use std::path::Path;
 
 pub use gatehouse_core::SecretValue;
 pub use model::{
-    Config, LogFormat, ProviderConfig, ProviderSettings, RealmConfig, ServerConfig, StoreConfig,
+    Config, KeysConfig, LogFormat, ProviderConfig, ProviderSettings, RealmConfig, ServerConfig,
+    StoreConfig,
 };
 
 /// The default path of the configuration file; `--config` and `GATEHOUSE_CONFIG` override it.

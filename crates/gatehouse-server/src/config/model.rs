@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use gatehouse_connector_database::DatabaseSettings;
+use gatehouse_connector_ldap::LdapSettings;
 use gatehouse_core::{OnUnavailable, ProviderDescriptor, ProviderKind, RealmPolicy, SecretValue};
+use gatehouse_oidc::{ClientSettings, TokenSettings};
 use serde::{Deserialize, Deserializer, de};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -14,7 +16,35 @@ pub struct Config {
     #[serde(default)]
     pub store: StoreConfig,
     #[serde(default)]
+    pub keys: KeysConfig,
+    #[serde(default)]
     pub realms: BTreeMap<String, RealmConfig>,
+}
+
+/// Encryption of signing keys at rest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// The key-encryption secret (at least 16 bytes; `env:`/`file:` reference recommended). Every
+    /// instance sharing a store needs the same one.
+    #[serde(default)]
+    pub encryption_key: Option<SecretValue>,
+    /// Used when `encryption_key` is not set: read, or created with a random secret on first start.
+    #[serde(default = "default_key_file")]
+    pub encryption_key_file: String,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            encryption_key: None,
+            encryption_key_file: default_key_file(),
+        }
+    }
+}
+
+fn default_key_file() -> String {
+    "gatehouse.key".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -37,6 +67,10 @@ pub struct ServerConfig {
     /// A tracing filter such as `info` or `gatehouse=debug,info`; `GATEHOUSE_LOG` wins over it.
     #[serde(default = "default_log_level")]
     pub log_level: String,
+    /// A folder whose templates (login.html, error.html, logout.html, logged_out.html) replace
+    /// the built-in ones.
+    #[serde(default)]
+    pub theme_dir: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +80,7 @@ impl Default for ServerConfig {
             public_url: default_public_url(),
             log_format: LogFormat::default(),
             log_level: default_log_level(),
+            theme_dir: None,
         }
     }
 }
@@ -92,6 +127,11 @@ pub struct RealmConfig {
     pub login_with_email: bool,
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
+    /// The relying parties of this realm's OpenID provider.
+    #[serde(default)]
+    pub clients: Vec<ClientSettings>,
+    #[serde(default)]
+    pub tokens: TokenSettings,
 }
 
 fn yes() -> bool {
@@ -140,12 +180,14 @@ pub struct ProviderConfig {
 #[derive(Debug, Clone)]
 pub enum ProviderSettings {
     Database(DatabaseSettings),
+    Ldap(Box<LdapSettings>),
 }
 
 impl ProviderConfig {
     pub fn kind(&self) -> ProviderKind {
         match self.settings {
             ProviderSettings::Database(_) => ProviderKind::Database,
+            ProviderSettings::Ldap(_) => ProviderKind::Ldap,
         }
     }
 
@@ -155,7 +197,10 @@ impl ProviderConfig {
             kind: self.kind(),
             enabled: self.enabled,
             supersedes: self.supersedes.clone(),
-            jit: false,
+            jit: match &self.settings {
+                ProviderSettings::Database(_) => false,
+                ProviderSettings::Ldap(ldap) => ldap.jit,
+            },
         }
     }
 }
@@ -188,7 +233,7 @@ impl<'de> Deserialize<'de> for ProviderConfig {
             SharedKeys::deserialize(toml::Value::Table(shared)).map_err(de::Error::custom)?;
         let kind = shared.kind.parse::<ProviderKind>().map_err(|_| {
             de::Error::custom(format!(
-                "provider `{}`: unknown kind `{}`; this build offers `database`",
+                "provider `{}`: unknown kind `{}`; this build offers `database` and `ldap`",
                 shared.id, shared.kind
             ))
         })?;
@@ -202,9 +247,14 @@ impl<'de> Deserialize<'de> for ProviderConfig {
                     ))
                 })?,
             ),
+            ProviderKind::Ldap => ProviderSettings::Ldap(Box::new(
+                LdapSettings::deserialize(toml::Value::Table(own)).map_err(|e| {
+                    de::Error::custom(format!("provider `{}` (ldap): {}", shared.id, e.message()))
+                })?,
+            )),
             other => {
                 return Err(de::Error::custom(format!(
-                    "provider `{}`: kind `{other}` is not available in this build yet; this build offers `database`",
+                    "provider `{}`: kind `{other}` is not available in this build yet; this build offers `database` and `ldap`",
                     shared.id
                 )));
             }

@@ -109,7 +109,9 @@ fn environment_overrides_any_value() {
     assert_eq!(config.store.url.expose(), "postgres://db/gatehouse");
     let local = config.realm("main").unwrap().provider("local").unwrap();
     assert!(!local.enabled);
-    let ProviderSettings::Database(db) = &local.settings;
+    let ProviderSettings::Database(db) = &local.settings else {
+        panic!("local is a database provider");
+    };
     assert_eq!(db.argon2.iterations, 3);
 }
 
@@ -159,8 +161,8 @@ kind = "database"
 fn kinds_not_built_yet_and_unknown_kinds_are_refused_by_name() {
     let err = problem(&MINIMAL.replace(r#"kind = "database""#, r#"kind = "kerberos""#));
     assert!(err.contains("unknown kind `kerberos`"), "{err}");
-    let err = problem(&MINIMAL.replace(r#"kind = "database""#, r#"kind = "ldap""#));
-    assert!(err.contains("`ldap` is not available"), "{err}");
+    let err = problem(&MINIMAL.replace(r#"kind = "database""#, r#"kind = "saml""#));
+    assert!(err.contains("`saml` is not available"), "{err}");
 }
 
 #[test]

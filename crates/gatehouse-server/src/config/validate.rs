@@ -92,6 +92,7 @@ fn check_realm(name: &str, realm: &RealmConfig, problems: &mut Vec<Problem>) {
             "the chain is empty; list the provider ids to try, e.g. chain = [\"local\"]",
         ));
     }
+    check_clients(name, realm, problems);
     let mut seen = HashSet::new();
     for (i, id) in realm.chain.iter().enumerate() {
         if realm.provider(id).is_none() {
@@ -129,6 +130,34 @@ fn check_realm(name: &str, realm: &RealmConfig, problems: &mut Vec<Problem>) {
                     problems.push(Problem::new(at(&format!("providers[{i}]")), e));
                 }
             }
+            ProviderSettings::Ldap(settings) => {
+                // One problem per key, each named under the provider entry.
+                for e in settings.problems() {
+                    problems.push(Problem::new(at(&format!("providers[{i}]")), e));
+                }
+            }
+        }
+    }
+}
+
+fn check_clients(name: &str, realm: &RealmConfig, problems: &mut Vec<Problem>) {
+    for (key, message) in realm.tokens.validate() {
+        problems.push(Problem::new(format!("realms.{name}.tokens.{key}"), message));
+    }
+    let mut ids = HashSet::new();
+    for (i, client) in realm.clients.iter().enumerate() {
+        let at = format!("realms.{name}.clients[{i}]");
+        if !ids.insert(client.client_id.as_str()) {
+            problems.push(Problem::new(
+                format!("{at}.client_id"),
+                format!(
+                    "client_id `{}` is used twice in this realm",
+                    client.client_id
+                ),
+            ));
+        }
+        for (key, message) in client.validate() {
+            problems.push(Problem::new(format!("{at}.{key}"), message));
         }
     }
 }

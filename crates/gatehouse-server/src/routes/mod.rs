@@ -2,6 +2,7 @@
 
 mod health;
 mod json_error;
+mod oidc;
 mod password_login;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub fn router(gatehouse: Arc<Gatehouse>) -> Router {
             "/realms/{realm}/api/v1/password-login",
             post(password_login::password_login),
         )
+        .merge(oidc::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .with_state(gatehouse)

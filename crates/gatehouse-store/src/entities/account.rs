@@ -22,6 +22,10 @@ pub struct Model {
     /// JSON array of strings.
     #[sea_orm(column_type = "Text")]
     pub groups: String,
+    /// JSON array of the roles a provider granted (directory `group_roles`); replaced at each
+    /// login through that provider. `roles` holds the administrator's, which logins never touch.
+    #[sea_orm(column_type = "Text")]
+    pub directory_roles: String,
     /// JSON object.
     #[sea_orm(column_type = "Text")]
     pub attributes: String,

@@ -6,7 +6,13 @@
 //! than a panic. List-valued fields (roles, groups, attributes, attempts) are JSON text, decoded by
 //! the store with errors, never unwraps.
 
+pub mod access_token;
 pub mod account;
 pub mod audit_event;
+pub mod authorization_code;
+pub mod browser_session;
 pub mod link;
 pub mod login_stat;
+pub mod login_transaction;
+pub mod refresh_token;
+pub mod signing_key;

@@ -1,0 +1,95 @@
+//! Redirect providers (`oidc`, `oauth2`, `saml`): they send the browser to an upstream and take a
+//! callback. A connector turns the callback into an [`ExternalIdentity`]; matching it to an account
+//! (by link, `link_existing`, or just-in-time creation) is the broker's business, not the
+//! connector's.
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::account::Profile;
+use crate::provider::ProviderDescriptor;
+
+/// Where to send the browser, and what to keep until the callback.
+#[derive(Debug, Clone)]
+pub struct RedirectStart {
+    /// The upstream URL the browser goes to.
+    pub location: String,
+    /// The value of the `state` (OIDC/OAuth 2.0) or `RelayState`/request id (SAML) that the
+    /// callback must carry: the broker finds the pending login by it.
+    pub state: String,
+    /// Everything the connector needs back at the callback (PKCE verifier, nonce, request id…).
+    /// Kept server-side in the store by the broker, never sent to the browser.
+    pub pending: serde_json::Value,
+}
+
+/// Who the upstream says the user is.
+#[derive(Clone, PartialEq)]
+pub struct ExternalIdentity {
+    /// The stable id at the upstream (OIDC `sub`, SAML NameID, the OAuth 2.0 profile id claim).
+    pub external_id: String,
+    /// The local username the provider's `username_claim` + `username_regex` mapped to.
+    pub username: Option<String>,
+    /// Whether the upstream vouches for the email (OIDC `email_verified`); `link_existing =
+    /// "verified_email"` only trusts such emails.
+    pub email_verified: bool,
+    pub profile: Profile,
+    /// An id token or session index the upstream needs at logout (`id_token_hint`, SAML
+    /// SessionIndex).
+    pub logout_hint: Option<String>,
+}
+
+/// `logout_hint` can be an ID token: it never reaches a log line.
+impl std::fmt::Debug for ExternalIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalIdentity")
+            .field("external_id", &self.external_id)
+            .field("username", &self.username)
+            .field("email_verified", &self.email_verified)
+            .field("profile", &self.profile)
+            .field(
+                "logout_hint",
+                &self.logout_hint.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+/// Why a callback was refused. The message names the check that failed and never carries a token
+/// or secret; it goes to the audit log, the user sees a generic page.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CallbackError {
+    #[error("the upstream returned an error: {0}")]
+    Upstream(String),
+    #[error("state mismatch")]
+    State,
+    #[error("invalid response: {0}")]
+    Invalid(String),
+    #[error("upstream unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait RedirectProvider: Send + Sync {
+    fn descriptor(&self) -> &ProviderDescriptor;
+
+    /// Skip the login page when the realm offers nothing else (`auto_redirect`).
+    fn auto_redirect(&self) -> bool {
+        false
+    }
+
+    /// Begin a login; `callback_url` is the broker's URL the upstream must send the browser back to.
+    async fn begin(&self, callback_url: &str) -> Result<RedirectStart, CallbackError>;
+
+    /// Finish it: check the callback's parameters (query or form) against `pending`.
+    async fn complete(
+        &self,
+        pending: &serde_json::Value,
+        callback_url: &str,
+        params: &[(String, String)],
+    ) -> Result<ExternalIdentity, CallbackError>;
+
+    /// Where to send the browser after a broker logout (`global_logout`), if anywhere.
+    fn logout_location(&self, _logout_hint: Option<&str>, _return_to: &str) -> Option<String> {
+        None
+    }
+}

@@ -1,0 +1,204 @@
+//! Introspection (RFC 7662), revocation (RFC 7009) and userinfo (OIDC Core §5.3).
+
+use chrono::Utc;
+use gatehouse_store::AccessTokenRecord;
+use serde_json::{Value, json};
+
+use crate::clients::ClientCredentials;
+use crate::crypto::token_hash;
+use crate::error::{ErrorCode, OAuthError, OidcError};
+use crate::jwt;
+use crate::provider::OidcProvider;
+use crate::token::form_map;
+use crate::tokens::AccessClaims;
+
+impl OidcProvider {
+    /// An access token this realm signed, still valid and not revoked.
+    pub async fn active_access_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<AccessClaims>, OidcError> {
+        let Some(claims) = jwt::verify::<AccessClaims>(&self.keys, token, Some("at+jwt")).await?
+        else {
+            return Ok(None);
+        };
+        if claims.iss != self.issuer || claims.exp <= Utc::now().timestamp() {
+            return Ok(None);
+        }
+        if self
+            .store
+            .is_access_token_revoked(&self.realm, &claims.jti)
+            .await?
+        {
+            return Ok(None);
+        }
+        Ok(Some(claims))
+    }
+
+    pub async fn introspect(
+        &self,
+        authorization: Option<&str>,
+        form: Vec<(String, String)>,
+    ) -> Result<Value, OAuthError> {
+        let form = form_map(form)?;
+        let credentials = ClientCredentials::from_request(authorization, &form)?;
+        let client = self.clients.authenticate(&credentials).await?;
+        // Introspection reveals token contents: only clients that can keep a secret may ask.
+        if client.is_public() {
+            return Err(OAuthError::invalid_client());
+        }
+        let token = form
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+        if let Some(claims) = self.active_access_token(token).await? {
+            let mut answer = json!({
+                "active": true,
+                "token_type": "Bearer",
+                "scope": claims.scope,
+                "client_id": claims.client_id,
+                "sub": claims.sub,
+                "aud": claims.aud,
+                "iss": claims.iss,
+                "exp": claims.exp,
+                "iat": claims.iat,
+                "jti": claims.jti,
+            });
+            if claims.is_user_token()
+                && let Ok(id) = claims.sub.parse()
+                && let Some(found) = self
+                    .store
+                    .get_account(gatehouse_core::AccountId(id))
+                    .await
+                    .map_err(OidcError::from)?
+            {
+                answer["username"] = json!(found.account.username);
+            }
+            return Ok(answer);
+        }
+        let now = Utc::now();
+        if let Some(t) = self
+            .store
+            .find_refresh_token(&self.realm, &token_hash(token))
+            .await
+            .map_err(OidcError::from)?
+            && t.used_at.is_none()
+            && t.revoked_at.is_none()
+            && t.expires_at > now
+        {
+            return Ok(json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "scope": t.scope,
+                "client_id": t.client_id,
+                "sub": t.account_id.to_string(),
+                "iss": self.issuer,
+                "exp": t.expires_at.timestamp(),
+                "iat": t.created_at.timestamp(),
+            }));
+        }
+        Ok(json!({ "active": false }))
+    }
+
+    /// RFC 7009: always "OK" for an unknown or foreign token, so nothing can be probed.
+    pub async fn revoke(
+        &self,
+        authorization: Option<&str>,
+        form: Vec<(String, String)>,
+    ) -> Result<(), OAuthError> {
+        let form = form_map(form)?;
+        let credentials = ClientCredentials::from_request(authorization, &form)?;
+        let client = self.clients.authenticate(&credentials).await?;
+        let token = form
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+        let now = Utc::now();
+        if let Some(t) = self
+            .store
+            .find_refresh_token(&self.realm, &token_hash(token))
+            .await
+            .map_err(OidcError::from)?
+        {
+            if t.client_id == client.id() {
+                // The grant behind the refresh token goes, with its access tokens.
+                self.store
+                    .revoke_family(&t.family_id, now)
+                    .await
+                    .map_err(OidcError::from)?;
+            }
+            return Ok(());
+        }
+        if let Some(claims) = self.active_access_token(token).await?
+            && claims.client_id == client.id()
+        {
+            let expires_at = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+            self.store
+                .revoke_access_token(
+                    &AccessTokenRecord {
+                        jti: claims.jti,
+                        realm: self.realm.clone(),
+                        client_id: claims.client_id,
+                        account_id: claims.sub.parse().ok().map(gatehouse_core::AccountId),
+                        family_id: None,
+                        code_hash: None,
+                        session_id_hash: claims.sid,
+                        expires_at,
+                        revoked_at: Some(now),
+                    },
+                    now,
+                )
+                .await
+                .map_err(OidcError::from)?;
+        }
+        Ok(())
+    }
+
+    /// The claims the access token's scopes allow.
+    pub async fn userinfo(&self, bearer: Option<&str>) -> Result<Value, OAuthError> {
+        let invalid = || {
+            OAuthError::new(
+                ErrorCode::InvalidToken,
+                "the access token is invalid or expired",
+            )
+        };
+        let token = bearer.ok_or_else(invalid)?;
+        let claims = self.active_access_token(token).await?.ok_or_else(invalid)?;
+        if !claims.is_user_token() || !claims.has_scope("openid") {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidToken,
+                "the access token is not for userinfo (scope openid)",
+            ));
+        }
+        let id = claims
+            .sub
+            .parse()
+            .map(gatehouse_core::AccountId)
+            .map_err(|_| invalid())?;
+        let account = self
+            .store
+            .get_account(id)
+            .await
+            .map_err(OidcError::from)?
+            .ok_or_else(invalid)?
+            .account;
+        if account.disabled_reason.is_some() {
+            return Err(invalid());
+        }
+        let mut info = json!({ "sub": claims.sub });
+        if claims.has_scope("profile") {
+            info["preferred_username"] = json!(account.username);
+            if let Some(name) = &account.name {
+                info["name"] = json!(name);
+            }
+        }
+        if claims.has_scope("email")
+            && let Some(email) = &account.email
+        {
+            info["email"] = json!(email);
+        }
+        if claims.has_scope("groups") {
+            info["groups"] = json!(account.groups);
+            info["roles"] = json!(account.roles);
+        }
+        Ok(info)
+    }
+}

@@ -1,0 +1,87 @@
+//! `/authorize`: validate, answer from the session, or send the browser to the login page.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use gatehouse_oidc::AuthorizeRejection;
+
+use super::http::{
+    CSRF_COOKIE, SESSION_COOKIE, cookie, error_page, form_pairs, internal_page, query_pairs,
+    see_other, set_cookie,
+};
+use crate::app::Gatehouse;
+
+pub async fn authorize_get(
+    State(g): State<Arc<Gatehouse>>,
+    Path(realm): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    authorize(&g, &realm, query_pairs(query.as_deref()), &headers).await
+}
+
+pub async fn authorize_post(
+    State(g): State<Arc<Gatehouse>>,
+    Path(realm): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    authorize(&g, &realm, form_pairs(&body), &headers).await
+}
+
+async fn authorize(
+    g: &Gatehouse,
+    realm: &str,
+    params: Vec<(String, String)>,
+    headers: &HeaderMap,
+) -> Response {
+    let Ok(runtime) = g.realm(realm) else {
+        return error_page(&g.pages, StatusCode::NOT_FOUND, "No such realm.", None);
+    };
+    let oidc = &runtime.oidc;
+    let request = match oidc.validate_authorize(&params) {
+        Ok(r) => r,
+        Err(AuthorizeRejection::Page(e)) => {
+            return error_page(
+                &g.pages,
+                StatusCode::BAD_REQUEST,
+                &e.description,
+                Some(e.code.as_str()),
+            );
+        }
+        Err(AuthorizeRejection::Redirect(location)) => return see_other(&location),
+    };
+    let session = match oidc
+        .current_session(cookie(headers, SESSION_COOKIE).as_deref())
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return internal_page(&g.pages, e),
+    };
+    if let Some(session) = session
+        && oidc.session_satisfies(&request, &session, Utc::now())
+    {
+        return match oidc.issue_code(&request, &session).await {
+            Ok(location) => see_other(&location),
+            Err(e) => internal_page(&g.pages, e),
+        };
+    }
+    if request.forbids_login_page() {
+        return see_other(&oidc.login_required(&request));
+    }
+    match oidc.start_login(&request).await {
+        Ok((tx, csrf)) => {
+            let mut response = see_other(&format!("{}?tx={tx}", oidc.endpoint("login")));
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(oidc, CSRF_COOKIE, &csrf, 1800),
+            );
+            response.into_response()
+        }
+        Err(e) => internal_page(&g.pages, e),
+    }
+}

@@ -1,0 +1,47 @@
+//! The routes of each realm's OpenID provider, under `/realms/{realm}/`.
+
+mod authorize;
+mod discovery;
+mod http;
+mod login;
+mod logout;
+mod token;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::app::Gatehouse;
+
+pub fn routes() -> Router<Arc<Gatehouse>> {
+    Router::new()
+        .route(
+            "/realms/{realm}/.well-known/openid-configuration",
+            get(discovery::configuration),
+        )
+        .route(
+            "/realms/{realm}/.well-known/oauth-authorization-server",
+            get(discovery::configuration),
+        )
+        .route("/realms/{realm}/jwks", get(discovery::jwks))
+        .route(
+            "/realms/{realm}/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route(
+            "/realms/{realm}/login",
+            get(login::show).post(login::submit),
+        )
+        .route("/realms/{realm}/token", post(token::token))
+        .route(
+            "/realms/{realm}/userinfo",
+            get(token::userinfo_get).post(token::userinfo_post),
+        )
+        .route("/realms/{realm}/introspect", post(token::introspect))
+        .route("/realms/{realm}/revoke", post(token::revoke))
+        .route(
+            "/realms/{realm}/logout",
+            get(logout::logout_get).post(logout::logout_post),
+        )
+}

@@ -1,0 +1,164 @@
+//! Records of the OpenID Provider's state. Every `*_hash` field is the SHA-256 hex digest of a
+//! secret the caller handed out (cookie, code, refresh token): the store never sees the secret.
+//!
+//! Timestamps are stored to the microsecond, so what is read back is the given time truncated to
+//! microseconds.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use gatehouse_core::AccountId;
+
+/// A realm's signing key. `Debug` leaves out the private key, encrypted as it is.
+#[derive(Clone, PartialEq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub realm: String,
+    /// `RS256`, `ES256` or `EdDSA`.
+    pub alg: String,
+    /// Encrypted by the caller; stored and returned as given.
+    pub private_key: Vec<u8>,
+    pub public_jwk: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    /// When it stopped being the signing key.
+    pub retired_at: Option<DateTime<Utc>>,
+    /// After this it leaves the JWKS (and the store).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("realm", &self.realm)
+            .field("alg", &self.alg)
+            .field("private_key", &"[redacted]")
+            .field("public_jwk", &self.public_jwk)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A signed-in browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserSession {
+    pub id_hash: String,
+    pub realm: String,
+    pub account_id: AccountId,
+    pub auth_time: DateTime<Utc>,
+    pub amr: Vec<String>,
+    pub acr: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// An authorization request waiting while the user is on the login page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginTransaction {
+    pub id_hash: String,
+    pub realm: String,
+    /// The pending request, opaque to the store.
+    pub request: serde_json::Value,
+    pub csrf_hash: String,
+    /// Set once identifier-first login knows who is signing in.
+    pub username: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An authorization code and what it grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub code_hash: String,
+    pub realm: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub account_id: AccountId,
+    pub session_id_hash: Option<String>,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub auth_time: DateTime<Utc>,
+    pub amr: Vec<String>,
+    pub acr: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Set by the redemption that won.
+    pub used_at: Option<DateTime<Utc>>,
+    /// The refresh-token family issued from it.
+    pub family_id: Option<String>,
+}
+
+/// What [`Store::consume_code`](crate::Store::consume_code) found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeUse {
+    /// This caller redeemed it: issue tokens. The record carries the `used_at` just set.
+    Fresh(AuthorizationCode),
+    /// Redeemed before (by anyone): refuse, and revoke what it issued
+    /// ([`Store::revoke_code_tokens`](crate::Store::revoke_code_tokens)).
+    Replayed(AuthorizationCode),
+    /// Never redeemed, now past `expires_at`.
+    Expired(AuthorizationCode),
+    /// No such code in this realm.
+    Missing,
+}
+
+/// A refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    pub token_hash: String,
+    pub family_id: String,
+    pub realm: String,
+    pub client_id: String,
+    pub account_id: AccountId,
+    pub session_id_hash: Option<String>,
+    /// Space-separated.
+    pub scope: String,
+    pub auth_time: DateTime<Utc>,
+    pub amr: Vec<String>,
+    pub acr: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Set when it was rotated.
+    pub used_at: Option<DateTime<Utc>>,
+    /// When it, or its family, was revoked. The store fills it in from the family on reads, so a
+    /// token issued while its family was being revoked reads as revoked too.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// What [`Store::use_refresh_token`](crate::Store::use_refresh_token) found. The variants are
+/// checked in this order: a revoked token is `Revoked` even if also used or expired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// This caller rotated it: issue the next one in the same family.
+    Fresh(RefreshTokenRecord),
+    /// Rotated before: a stolen token is in play; revoke the family
+    /// ([`Store::revoke_family`](crate::Store::revoke_family)).
+    Reused(RefreshTokenRecord),
+    /// It or its family was revoked.
+    Revoked(RefreshTokenRecord),
+    /// Past `expires_at`, never used.
+    Expired(RefreshTokenRecord),
+    /// No such token in this realm.
+    Missing,
+}
+
+/// An access token that may need revoking later (user tokens), or one revoked by `/revoke`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenRecord {
+    pub jti: String,
+    pub realm: String,
+    pub client_id: String,
+    /// `None` for client-credentials tokens.
+    pub account_id: Option<AccountId>,
+    pub family_id: Option<String>,
+    pub code_hash: Option<String>,
+    pub session_id_hash: Option<String>,
+    /// The token's `exp`; the row is purged after it.
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
