@@ -8,6 +8,8 @@ use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
+use std::collections::BTreeMap;
+
 use uuid::Uuid;
 
 use crate::accounts::to_json;
@@ -21,47 +23,71 @@ fn count(value: i64, what: &str, id: AccountId) -> Result<u64, StoreError> {
 }
 
 impl Store {
-    /// Writes the login's audit event and, when an account is known, bumps its counters; both or
-    /// neither.
-    pub(crate) async fn write_login_record(&self, record: &LoginRecord) -> Result<(), StoreError> {
-        let at = stamp(record.at);
-        let event = audit_event::ActiveModel {
-            id: NotSet,
-            realm: Set(record.realm.clone()),
-            at: Set(at),
-            kind: Set(AuditEvent::PASSWORD_LOGIN.to_owned()),
-            login: Set(record.login.clone()),
-            account_id: Set(record.account_id.map(|id| id.to_string())),
-            success: Set(record.success),
-            result: Set(record.result.clone()),
-            attempts: Set(to_json(&record.attempts)?),
-        };
+    /// Writes the audit events of `records` and bumps the counters of their accounts, in one
+    /// transaction: all of them or none.
+    pub(crate) async fn write_login_records(
+        &self,
+        records: &[&LoginRecord],
+    ) -> Result<(), StoreError> {
+        let mut events = Vec::with_capacity(records.len());
+        // Per account: (successes, failures, last success, last failure) of this batch.
+        let mut stats: BTreeMap<Uuid, (i64, i64, Option<_>, Option<_>)> = BTreeMap::new();
+        for record in records {
+            let at = stamp(record.at);
+            events.push(audit_event::ActiveModel {
+                id: NotSet,
+                realm: Set(record.realm.clone()),
+                at: Set(at),
+                kind: Set(AuditEvent::PASSWORD_LOGIN.to_owned()),
+                login: Set(record.login.clone()),
+                account_id: Set(record.account_id.map(|id| id.to_string())),
+                success: Set(record.success),
+                result: Set(record.result.clone()),
+                attempts: Set(to_json(&record.attempts)?),
+            });
+            if let Some(id) = record.account_id {
+                let entry = stats.entry(id.0).or_insert((0, 0, None, None));
+                if record.success {
+                    entry.0 += 1;
+                    entry.2 = Ord::max(entry.2, Some(at));
+                } else {
+                    entry.1 += 1;
+                    entry.3 = Ord::max(entry.3, Some(at));
+                }
+            }
+        }
         let txn = self.begin_write().await?;
-        audit_event::Entity::insert(event)
+        audit_event::Entity::insert_many(events)
             .exec_without_returning(&txn)
             .await?;
-        if let Some(id) = record.account_id {
+        for (id, (successes, failures, last_success, last_failure)) in stats {
             use login_stat::Column as C;
-            let (count_col, at_col) = if record.success {
-                (C::SuccessCount, C::LastSuccessAt)
-            } else {
-                (C::FailureCount, C::LastFailureAt)
-            };
             // An upsert rather than read-modify-write: concurrent logins of one account must not
             // lose increments, and accounts created before statistics existed get their row here.
+            let mut on_conflict = OnConflict::column(C::AccountId);
+            on_conflict
+                .value(
+                    C::SuccessCount,
+                    Expr::col((login_stat::Entity, C::SuccessCount)).add(successes),
+                )
+                .value(
+                    C::FailureCount,
+                    Expr::col((login_stat::Entity, C::FailureCount)).add(failures),
+                );
+            if let Some(at) = last_success {
+                on_conflict.value(C::LastSuccessAt, Expr::value(at));
+            }
+            if let Some(at) = last_failure {
+                on_conflict.value(C::LastFailureAt, Expr::value(at));
+            }
             login_stat::Entity::insert(login_stat::ActiveModel {
-                account_id: Set(TextUuid(id.0)),
-                success_count: Set(i64::from(record.success)),
-                failure_count: Set(i64::from(!record.success)),
-                last_success_at: Set(record.success.then_some(at)),
-                last_failure_at: Set((!record.success).then_some(at)),
+                account_id: Set(TextUuid(id)),
+                success_count: Set(successes),
+                failure_count: Set(failures),
+                last_success_at: Set(last_success),
+                last_failure_at: Set(last_failure),
             })
-            .on_conflict(
-                OnConflict::column(C::AccountId)
-                    .value(count_col, Expr::col((login_stat::Entity, count_col)).add(1))
-                    .value(at_col, Expr::value(at))
-                    .to_owned(),
-            )
+            .on_conflict(on_conflict.to_owned())
             .exec_without_returning(&txn)
             .await?;
         }

@@ -105,6 +105,25 @@ impl Store {
     /// granted roles always, since an empty list from a directory means the user left every
     /// group. Administrator-assigned roles are another column and stay.
     async fn store_profile(&self, id: AccountId, profile: &Profile) -> Result<Account, StoreError> {
+        // Most logins bring the profile the account already has: a read answers them without
+        // taking the (single, on SQLite) write lock.
+        let current = account::Entity::find_by_id(TextUuid(id.0))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let unchanged = current.groups == to_json(&profile.groups)?
+            && current.directory_roles == to_json(&profile.roles)?
+            && profile
+                .email
+                .as_ref()
+                .is_none_or(|e| current.email.as_ref() == Some(e))
+            && profile
+                .name
+                .as_ref()
+                .is_none_or(|n| current.name.as_ref() == Some(n));
+        if unchanged {
+            return account_from_model(current);
+        }
         let mut update = account::Entity::update_many()
             .col_expr(
                 account::Column::Groups,
@@ -172,6 +191,13 @@ impl AccountRepository for Store {
     }
 
     async fn record_login(&self, record: &LoginRecord) -> Result<(), RepoError> {
-        Ok(self.write_login_record(record).await?)
+        let record = match &self.login_log {
+            Some(log) => match log.append(record.clone()).await {
+                Ok(written) => return Ok(written?),
+                Err(record) => record,
+            },
+            None => record.clone(),
+        };
+        Ok(self.write_login_records(&[&record]).await?)
     }
 }

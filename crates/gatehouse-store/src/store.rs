@@ -1,6 +1,7 @@
 //! The connection: opening, migrating, health.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -12,6 +13,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 use crate::error::StoreError;
+use crate::login_log::LoginLog;
 use crate::migration::Migrator;
 use crate::url::{Backend, Target, validate_schema};
 
@@ -27,6 +29,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Store {
     pub(crate) db: DatabaseConnection,
     backend: Backend,
+    /// Batches login records into shared transactions; `None` on the writer's own handle.
+    pub(crate) login_log: Option<Arc<LoginLog>>,
 }
 
 // Hand-written: the pool's own Debug may include connect options.
@@ -112,9 +116,14 @@ impl Store {
                 .await
                 .map_err(fail)?;
         }
-        Ok(Store {
+        let writer = Store {
             db,
             backend: target.backend,
+            login_log: None,
+        };
+        Ok(Store {
+            login_log: Some(LoginLog::start(writer.clone())),
+            ..writer
         })
     }
 
