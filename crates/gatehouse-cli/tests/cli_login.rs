@@ -321,23 +321,12 @@ store_test!(
         env.ok(&["login", "--realm", "main", "root"], "root-pw\n");
 
         // Switching the superseding provider off restores the account.
-        let restored = env
-            .command(&["login", "--realm", "main", "legacy"])
-            .env("GATEHOUSE_REALMS__MAIN__PROVIDERS__NEW__ENABLED", "false")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                child.stdin.take().unwrap().write_all(b"pw\n")?;
-                child.wait_with_output()
-            })
-            .unwrap();
-        assert!(
-            restored.status.success(),
-            "{}",
-            String::from_utf8_lossy(&restored.stdout)
+        let restored = env.run_with(
+            &["login", "--realm", "main", "legacy"],
+            "pw\n",
+            &[("GATEHOUSE_REALMS__MAIN__PROVIDERS__NEW__ENABLED", "false")],
         );
+        assert_eq!(restored.code(), 0, "{}", restored.all());
     }
 );
 

@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::Stdio;
-
 use common::{Env, Run, Server};
 use gatehouse_store::store_test;
 use gatehouse_store::testing::TestStore;
@@ -41,22 +38,9 @@ fn dead_url() -> String {
 
 /// `gatehouse ARGS` with `stdin`, the service password's variable and `vars` in the environment.
 fn run(env: &Env, args: &[&str], stdin: &str, vars: &[(&str, &str)]) -> Run {
-    let mut child = env
-        .command(args)
-        .env(SVC.0, SVC.1)
-        .envs(vars.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    Run(child.wait_with_output().unwrap())
+    let mut all = vec![SVC];
+    all.extend_from_slice(vars);
+    env.run_with(args, stdin, &all)
 }
 
 fn ok(env: &Env, args: &[&str], stdin: &str) -> String {

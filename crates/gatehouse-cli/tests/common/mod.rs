@@ -41,20 +41,7 @@ impl Env {
 
     /// Run to completion with `stdin` piped in.
     pub fn run(&self, args: &[&str], stdin: &str) -> Run {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        Run(child.wait_with_output().unwrap())
+        self.run_with(args, stdin, &[])
     }
 
     pub fn ok(&self, args: &[&str], stdin: &str) -> String {
