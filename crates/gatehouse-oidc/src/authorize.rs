@@ -117,9 +117,17 @@ impl OidcProvider {
                 "this client may not use the authorization code grant",
             ));
         }
+        // Without a scope the client gets its scopes but offline access, which must be asked for.
         let scope = match get("scope") {
             Some(s) => s,
-            None => client.settings.scopes.join(" "),
+            None => client
+                .settings
+                .scopes
+                .iter()
+                .filter(|s| *s != "offline_access")
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" "),
         };
         let mut scopes: Vec<&str> = Vec::new();
         for s in scope.split(' ').filter(|s| !s.is_empty()) {

@@ -190,6 +190,15 @@ store_test!(
 store_test!(authorize_requests_are_validated, |store| async move {
     let oidc = provider(&store, SigningAlg::RS256).await;
     assert!(oidc.validate_authorize(&authorize_params(&[])).is_ok());
+    assert!(
+        oidc.secure_cookies,
+        "an https public URL makes cookies Secure"
+    );
+    // No scope: the client's scopes, but offline access only when asked for.
+    let default = oidc
+        .validate_authorize(&authorize_params(&[("scope", "")]))
+        .unwrap();
+    assert_eq!(default.scope, "openid profile email groups api");
     let page = |p: Vec<(String, String)>| {
         matches!(
             oidc.validate_authorize(&p),
