@@ -46,4 +46,7 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub const PASSWORD_LOGIN: &'static str = "password_login";
+    /// Supersession disabled an account (`result` `superseded by <provider>`) or restored it
+    /// (`result` `restored`).
+    pub const SUPERSESSION: &'static str = "supersession";
 }
