@@ -102,6 +102,30 @@ fn field(page: &str, name: &str) -> String {
     rest[..rest.find('"').unwrap()].to_owned()
 }
 
+fn authorize_url(b: &Broker) -> String {
+    format!(
+        "{}/realms/main/authorize?response_type=code&client_id=rp&redirect_uri={RP_CALLBACK}&scope=openid%20profile%20email&state=rp-state&nonce=rp-nonce",
+        b.server.base
+    )
+}
+
+/// The relying party's authorization request up to Gatehouse's login page: (page, tx, csrf).
+async fn login_page(
+    b: &Broker,
+    browser: &reqwest::Client,
+) -> (String, [(&'static str, String); 2]) {
+    let login = browser.get(authorize_url(b)).send().await.unwrap();
+    let to_login = Url::parse(login.headers()[LOCATION].to_str().unwrap()).unwrap();
+    let page = browser.get(real(b, &to_login)).send().await.unwrap();
+    // minijinja escapes `/` in attributes.
+    let page = page.text().await.unwrap().replace("&#x2f;", "/");
+    let form = [
+        ("tx", field(&page, "tx")),
+        ("csrf_token", field(&page, "csrf_token")),
+    ];
+    (page, form)
+}
+
 /// The relying party's authorization request, the login page's button for `provider`, the
 /// upstream login; stops at the first answer that is not a redirect, or at the relying party.
 /// `tamper` may change the URL of the broker callback before it is followed.
@@ -113,28 +137,28 @@ async fn journey(
     password: &str,
     tamper: impl Fn(Url) -> Url,
 ) -> Result<Url, (u16, String)> {
-    let authorize = format!(
-        "{}/realms/main/authorize?response_type=code&client_id=rp&redirect_uri={RP_CALLBACK}&scope=openid%20profile%20email&state=rp-state&nonce=rp-nonce",
-        b.server.base
-    );
-    let login = browser.get(&authorize).send().await.unwrap();
-    let to_login = Url::parse(login.headers()[LOCATION].to_str().unwrap()).unwrap();
-    let page = browser.get(real(b, &to_login)).send().await.unwrap();
-    // minijinja escapes `/` in attributes.
-    let page = page.text().await.unwrap().replace("&#x2f;", "/");
+    let (page, form) = login_page(b, browser).await;
     let action = format!("{PUBLIC}/realms/main/broker/{provider}/start");
     assert!(page.contains(&action), "no button for {provider}:\n{page}");
-    let form = [
-        ("tx", field(&page, "tx")),
-        ("csrf_token", field(&page, "csrf_token")),
-    ];
-    let mut response = browser
+    let response = browser
         .post(real(b, &Url::parse(&action).unwrap()))
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(encode(&form))
         .send()
         .await
         .unwrap();
+    follow(b, browser, response, user, password, tamper).await
+}
+
+/// Follows redirects (through the upstream's login form) from `response` to the relying party.
+async fn follow(
+    b: &Broker,
+    browser: &reqwest::Client,
+    mut response: reqwest::Response,
+    user: &str,
+    password: &str,
+    tamper: impl Fn(Url) -> Url,
+) -> Result<Url, (u16, String)> {
     let mut form_sent = false;
     for _ in 0..15 {
         let status = response.status().as_u16();
@@ -320,4 +344,52 @@ store_test!(refused_callbacks_issue_nothing, |store| async move {
     let again = browser().get(real(&b, &replay)).send().await.unwrap();
     assert!(again.headers().get(LOCATION).is_none());
     assert!(again.status().is_client_error());
+});
+
+store_test!(
+    identifier_first_sends_a_linked_account_upstream,
+    |store| async move {
+        let b = broker(store, &realm("oidc", "jit = true\n")).await;
+        // First login through the button: alice gets an account linked to the upstream.
+        let first = journey(&b, &browser(), "upstream", "alice", "alice-pw", |u| u)
+            .await
+            .unwrap_or_else(|(s, page)| panic!("{s}:\n{page}"));
+        let (_, first) = redeem(&b, &first).await;
+        // Then she types her username: no password asked, the browser goes upstream.
+        let browser = browser();
+        let (_, form) = login_page(&b, &browser).await;
+        let mut pairs = form.to_vec();
+        pairs.push(("username", "alice".to_owned()));
+        let response = browser
+            .post(format!("{}/realms/main/login", b.server.base))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(encode(&pairs))
+            .send()
+            .await
+            .unwrap();
+        let to = response.headers()[LOCATION].to_str().unwrap().to_owned();
+        assert!(to.starts_with(&upstream()), "{to}");
+        let back = follow(&b, &browser, response, "alice", "alice-pw", |u| u)
+            .await
+            .unwrap_or_else(|(s, page)| panic!("{s}:\n{page}"));
+        let (_, second) = redeem(&b, &back).await;
+        assert_eq!(second["sub"], first["sub"]);
+    }
+);
+
+store_test!(auto_redirect_skips_the_login_page, |store| async move {
+    let text = realm("oidc", "jit = true\nauto_redirect = true\n").replace(
+        "chain = [\"upstream\", \"local\"]",
+        "chain = [\"upstream\"]",
+    );
+    let b = broker(store, &text).await;
+    let browser = browser();
+    let response = browser.get(authorize_url(&b)).send().await.unwrap();
+    let to = response.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(to.starts_with(&upstream()), "{to}");
+    let back = follow(&b, &browser, response, "alice", "alice-pw", |u| u)
+        .await
+        .unwrap_or_else(|(s, page)| panic!("{s}:\n{page}"));
+    let (_, userinfo) = redeem(&b, &back).await;
+    assert_eq!(userinfo["preferred_username"], "alice", "{userinfo}");
 });

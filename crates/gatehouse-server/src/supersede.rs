@@ -11,7 +11,8 @@ use gatehouse_store::AuditEvent;
 use crate::app::{Gatehouse, RealmRuntime};
 use crate::error::ServerError;
 
-const PREFIX: &str = "superseded by ";
+/// The start of the disabled reason supersession writes (and only it clears).
+pub const PREFIX: &str = "superseded by ";
 
 /// What supersession does (or would do) to one account.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -68,7 +68,7 @@ pub async fn account_for(
         .find_by_external_id(realm, provider, &identity.external_id)
         .await
         .map_err(internal)?;
-    let account = match linked {
+    let mut account = match linked {
         Some(account) => account,
         None => match existing(g, runtime, options.link_existing, identity).await? {
             Some(account) => {
@@ -84,6 +84,7 @@ pub async fn account_for(
             None => return Err(Refused::NoAccount),
         },
     };
+    restore(g, runtime, &mut account).await?;
     usable(runtime, &account)?;
     // What the upstream says now wins over what it said last time (email, name, groups).
     g.store
@@ -194,6 +195,37 @@ async fn provision(
         )
         .await
         .map_err(internal)
+}
+
+/// An account supersession disabled that now has a live link again (the new link to the superseding
+/// provider, made by `link_existing`) is restored here, as `accounts supersede` would: otherwise
+/// moving users from a directory to the upstream that supersedes it could never work.
+async fn restore(
+    g: &Gatehouse,
+    runtime: &RealmRuntime,
+    account: &mut AccountWithLinks,
+) -> Result<(), Refused> {
+    let by_supersession = account
+        .account
+        .disabled_reason
+        .as_deref()
+        .is_some_and(|r| r.starts_with(crate::supersede::PREFIX));
+    if !by_supersession || gatehouse_core::plan::superseded_by(&runtime.policy, account).is_some() {
+        return Ok(());
+    }
+    g.store
+        .set_disabled_audited(
+            &runtime.name,
+            account.account.id,
+            &account.account.username,
+            None,
+            gatehouse_store::AuditEvent::SUPERSESSION,
+            "restored",
+        )
+        .await
+        .map_err(internal)?;
+    account.account.disabled_reason = None;
+    Ok(())
 }
 
 /// DESIGN.md step 6: refuse disabled, locked and superseded accounts.
