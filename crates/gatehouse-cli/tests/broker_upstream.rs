@@ -393,3 +393,63 @@ store_test!(auto_redirect_skips_the_login_page, |store| async move {
     let (_, userinfo) = redeem(&b, &back).await;
     assert_eq!(userinfo["preferred_username"], "alice", "{userinfo}");
 });
+
+store_test!(
+    a_directory_user_superseded_by_the_upstream_moves_over_at_first_login,
+    |store| async move {
+        // `iam` supersedes the directory `corp` (never reached: built lazily, at a dead address).
+        let text = realm(
+            "oauth2",
+            "link_existing = \"username\"\nsupersedes = [\"ldap\"]\n",
+        )
+        .replace(
+            "chain = [\"iam\", \"local\"]",
+            "chain = [\"iam\", \"corp\", \"local\"]",
+        )
+        .replace(
+            "kind = \"database\"\n",
+            "kind = \"database\"\n[[realms.main.providers]]\nid = \"corp\"\nkind = \"ldap\"\nurls = [\"ldap://127.0.0.1:9\"]\n[realms.main.providers.user_search]\nbase_dn = \"ou=people,dc=example,dc=org\"\n",
+        );
+        let env = Env::new(store, &text);
+        let cli = |args: &[&str]| env.ok_with(args, "", &[RP_SECRET]);
+        cli(&["user", "add", "--realm", "main", "alice"]);
+        cli(&[
+            "user",
+            "link",
+            "--realm",
+            "main",
+            "--provider",
+            "corp",
+            "alice",
+            "--external-id",
+            "uid=alice,ou=people,dc=example,dc=org",
+        ]);
+        let server = Server::start_at(
+            &env,
+            free_port(),
+            &[RP_SECRET, ("GATEHOUSE_SERVER__PUBLIC_URL", PUBLIC)],
+        )
+        .await;
+        let b = Broker { server, env };
+        // `serve` applied supersession at start: the directory-only account is disabled.
+        let shown = b.env.ok_with(
+            &["user", "show", "--realm", "main", "alice"],
+            "",
+            &[RP_SECRET],
+        );
+        assert!(shown.contains("disabled (superseded by iam)"), "{shown}");
+        // Her first upstream login links the account by username and restores it.
+        let back = journey(&b, &browser(), "iam", "alice", "alice-pw", |u| u)
+            .await
+            .unwrap_or_else(|(s, page)| panic!("{s}:\n{page}\n{}", b.server.logs()));
+        let (_, userinfo) = redeem(&b, &back).await;
+        assert_eq!(userinfo["preferred_username"], "alice", "{userinfo}");
+        let shown = b.env.ok_with(
+            &["user", "show", "--realm", "main", "alice"],
+            "",
+            &[RP_SECRET],
+        );
+        assert!(shown.contains("status:    active"), "{shown}");
+        assert!(shown.contains("iam (oauth2): live"), "{shown}");
+    }
+);
