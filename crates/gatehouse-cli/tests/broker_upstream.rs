@@ -453,3 +453,47 @@ store_test!(
         assert!(shown.contains("iam (oauth2): live"), "{shown}");
     }
 );
+
+store_test!(
+    verified_email_links_only_a_verified_address,
+    |store| async move {
+        let b = broker(
+            store,
+            &realm("oidc", "link_existing = \"verified_email\"\n"),
+        )
+        .await;
+        let cli = |args: &[&str]| b.env.ok_with(args, "", &[RP_SECRET]);
+        // Local usernames differ from the upstream's: only the email can match them.
+        cli(&[
+            "user",
+            "add",
+            "--realm",
+            "main",
+            "liddell",
+            "--email",
+            "alice@example.org",
+        ]);
+        cli(&[
+            "user",
+            "add",
+            "--realm",
+            "main",
+            "builder",
+            "--email",
+            "bob@partner.example",
+        ]);
+        // alice's email is verified upstream: linked to `liddell`, whose username the tokens carry.
+        let back = journey(&b, &browser(), "upstream", "alice", "alice-pw", |u| u)
+            .await
+            .unwrap_or_else(|(s, page)| panic!("{s}:\n{page}\n{}", b.server.logs()));
+        let (_, userinfo) = redeem(&b, &back).await;
+        assert_eq!(userinfo["preferred_username"], "liddell", "{userinfo}");
+        // bob's is not: no account, and `builder` stays unlinked.
+        let (status, page) = journey(&b, &browser(), "upstream", "bob", "bob-pw", |u| u)
+            .await
+            .unwrap_err();
+        assert_eq!(status, 403, "{page}");
+        let shown = cli(&["user", "show", "--realm", "main", "builder"]);
+        assert!(!shown.contains("upstream"), "{shown}");
+    }
+);
