@@ -78,7 +78,12 @@ impl Store {
                 id: NotSet,
                 realm: Set(record.realm.clone()),
                 at: Set(at),
-                kind: Set(AuditEvent::PASSWORD_LOGIN.to_owned()),
+                kind: Set(if record.redirect {
+                    AuditEvent::REDIRECT_LOGIN
+                } else {
+                    AuditEvent::PASSWORD_LOGIN
+                }
+                .to_owned()),
                 login: Set(record.login.clone()),
                 account_id: Set(record.account_id.map(|id| id.to_string())),
                 success: Set(record.success),

@@ -340,6 +340,7 @@ async fn record(
         result: result.to_owned(),
         attempts: vec![attempt],
         at: Utc::now(),
+        redirect: true,
     };
     if let Err(e) = g.store.record_login(&record).await {
         tracing::error!(realm, error = %e, "could not record a redirect login");
