@@ -94,7 +94,7 @@ impl Oauth2Settings {
         self.mapping().map(|_| ())
     }
 
-    pub(crate) fn mapping(&self) -> Result<ClaimMapping, String> {
+    pub fn mapping(&self) -> Result<ClaimMapping, String> {
         for (key, value) in [
             ("id_claim", &self.id_claim),
             ("email_claim", &self.email_claim),

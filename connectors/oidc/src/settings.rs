@@ -167,7 +167,7 @@ impl OidcSettings {
             .collect()
     }
 
-    pub(crate) fn mapping(&self) -> Result<ClaimMapping, String> {
+    pub fn mapping(&self) -> Result<ClaimMapping, String> {
         for (key, value) in [
             ("username_claim", &self.username_claim),
             ("email_claim", &self.email_claim),

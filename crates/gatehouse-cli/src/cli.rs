@@ -33,6 +33,9 @@ pub enum Command {
     /// The realm's token-signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Realm-wide account maintenance.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
     /// Show which providers a login would be tried against, in order, and why others are skipped.
     Explain {
         #[command(flatten)]
@@ -120,6 +123,19 @@ pub enum UserCommand {
     List {
         #[command(flatten)]
         realm: RealmArg,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AccountsCommand {
+    /// Disable the accounts a superseding provider leaves without a live link, and restore those
+    /// it no longer does (also done at `serve` start). Prints one line per account changed.
+    Supersede {
+        #[command(flatten)]
+        realm: RealmArg,
+        /// List what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

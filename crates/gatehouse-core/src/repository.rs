@@ -77,6 +77,9 @@ pub struct LoginRecord {
     pub result: String,
     pub attempts: Vec<Attempt>,
     pub at: DateTime<Utc>,
+    /// Through a redirect provider's callback rather than a password: a separate audit kind, so
+    /// the trail says how the user came in.
+    pub redirect: bool,
 }
 
 #[async_trait]

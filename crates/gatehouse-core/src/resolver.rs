@@ -282,6 +282,7 @@ impl Resolver {
             },
             attempts: attempts.clone(),
             at: Utc::now(),
+            redirect: false,
         };
         self.repo.record_login(&record).await?;
         Ok(LoginResult {

@@ -7,7 +7,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use gatehouse_connector_database::{Argon2Settings, DatabaseProvider, HashPool};
 use gatehouse_connector_ldap::LdapProvider;
-use gatehouse_core::{AccountRepository, PasswordProvider, RealmPolicy, Resolver, Secret};
+use gatehouse_connector_oauth2::Oauth2Provider;
+use gatehouse_connector_oidc::OidcProvider as UpstreamOidc;
+use gatehouse_core::{
+    AccountRepository, PasswordProvider, RealmPolicy, RedirectProvider, Resolver, Secret,
+};
 use gatehouse_oidc::{KeyVault, OidcProvider, PhcVerifier};
 use gatehouse_store::Store;
 
@@ -21,6 +25,9 @@ pub struct RealmRuntime {
     pub resolver: Resolver,
     /// Database providers by id, for setting passwords.
     pub database_providers: BTreeMap<String, Arc<DatabaseProvider>>,
+    /// Redirect providers (`oidc`, `oauth2`) by id, enabled or not: the chain and `enabled` decide
+    /// whether the login page offers them.
+    pub redirect_providers: BTreeMap<String, Arc<dyn RedirectProvider>>,
     pub oidc: OidcProvider,
 }
 
@@ -48,10 +55,13 @@ impl Gatehouse {
         let repo: Arc<dyn AccountRepository> = Arc::new(store.clone());
         let vault = Arc::new(key_vault(&config)?);
         let phc: Arc<dyn PhcVerifier> = Arc::new(PoolPhc(pool.clone()));
+        // One outbound HTTP client (connection pool, timeouts, no redirects) for every redirect
+        // provider of every realm.
+        let http = gatehouse_connector_oauth2::http_client().map_err(ServerError::Http)?;
         let mut realms = BTreeMap::new();
         for (name, realm) in &config.realms {
-            let (policy, resolver, database_providers) =
-                build_realm(name, realm, &pool, repo.clone())?;
+            let (policy, resolver, database_providers, redirect_providers) =
+                build_realm(name, realm, &pool, &http, repo.clone())?;
             let oidc = OidcProvider::open(
                 name,
                 &config.server.public_url,
@@ -73,6 +83,7 @@ impl Gatehouse {
                     policy,
                     resolver,
                     database_providers,
+                    redirect_providers,
                     oidc,
                 },
             );
@@ -109,11 +120,17 @@ fn build_realm(
     name: &str,
     realm: &RealmConfig,
     pool: &HashPool,
+    http: &reqwest::Client,
     repo: Arc<dyn AccountRepository>,
 ) -> Result<RealmParts, ServerError> {
     let mut providers: Vec<Arc<dyn PasswordProvider>> = Vec::new();
     let mut database_providers = BTreeMap::new();
+    let mut redirect_providers: BTreeMap<String, Arc<dyn RedirectProvider>> = BTreeMap::new();
     for provider in &realm.providers {
+        let failed = |message: String| ServerError::Provider {
+            provider: provider.id.clone(),
+            message,
+        };
         match &provider.settings {
             ProviderSettings::Database(settings) => {
                 let db =
@@ -137,17 +154,34 @@ fn build_realm(
                 )?;
                 providers.push(Arc::new(ldap));
             }
+            // Nothing is fetched here: an upstream that is down at start-up only makes logins
+            // through it fail.
+            ProviderSettings::Oidc(settings) => {
+                let upstream =
+                    UpstreamOidc::new(provider.descriptor(), (**settings).clone(), http.clone())
+                        .map_err(|e| failed(e.to_string()))?
+                        .with_auto_redirect(provider.redirect.auto_redirect);
+                redirect_providers.insert(provider.id.clone(), Arc::new(upstream));
+            }
+            ProviderSettings::Oauth2(settings) => {
+                let upstream =
+                    Oauth2Provider::new(provider.descriptor(), (**settings).clone(), http.clone())
+                        .map_err(|e| failed(e.to_string()))?
+                        .with_auto_redirect(provider.redirect.auto_redirect);
+                redirect_providers.insert(provider.id.clone(), Arc::new(upstream));
+            }
         }
     }
     let policy = Arc::new(realm.policy(name));
     let resolver = Resolver::new(policy.clone(), providers, repo)?;
-    Ok((policy, resolver, database_providers))
+    Ok((policy, resolver, database_providers, redirect_providers))
 }
 
 type RealmParts = (
     Arc<RealmPolicy>,
     Resolver,
     BTreeMap<String, Arc<DatabaseProvider>>,
+    BTreeMap<String, Arc<dyn RedirectProvider>>,
 );
 
 /// PHC client secrets are checked on the process-wide bounded hashing pool.

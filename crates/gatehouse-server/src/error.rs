@@ -16,6 +16,9 @@ pub enum ServerError {
     Oidc { realm: String, message: String },
     #[error("{0}")]
     Keys(String),
+    /// The outbound HTTP client of the redirect providers could not be built.
+    #[error("{0}")]
+    Http(String),
     #[error("{0}")]
     Theme(String),
     #[error("no realm `{name}` in the configuration (configured: {known})")]

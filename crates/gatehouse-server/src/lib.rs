@@ -7,6 +7,7 @@ pub mod error;
 pub mod pages;
 pub mod routes;
 pub mod serve;
+pub mod supersede;
 pub mod telemetry;
 
 pub use app::{Gatehouse, RealmRuntime};

@@ -8,6 +8,8 @@ use crate::routes;
 
 /// Bind `server.listen` and serve until SIGTERM or Ctrl-C, finishing requests in flight.
 pub async fn serve(gatehouse: Arc<Gatehouse>) -> Result<(), ServerError> {
+    // Supersession follows the configuration this instance starts with (DESIGN.md).
+    crate::supersede::apply_all(&gatehouse).await?;
     let addr = gatehouse.config.server.listen.clone();
     let listener = TcpListener::bind(&addr)
         .await

@@ -23,6 +23,46 @@ fn count(value: i64, what: &str, id: AccountId) -> Result<u64, StoreError> {
 }
 
 impl Store {
+    /// Sets (or with `None` clears) the account's disabled reason and writes one audit event of
+    /// `kind` for it, in one transaction: a state change is never left without its event.
+    pub async fn set_disabled_audited(
+        &self,
+        realm: &str,
+        id: AccountId,
+        username: &str,
+        reason: Option<String>,
+        kind: &str,
+        result: &str,
+    ) -> Result<(), StoreError> {
+        use crate::entities::account;
+        let at = chrono::Utc::now();
+        let txn = self.begin_write().await?;
+        let done = account::Entity::update_many()
+            .col_expr(account::Column::DisabledReason, Expr::value(reason))
+            .col_expr(account::Column::UpdatedAt, Expr::value(stamp(at)))
+            .filter(account::Column::Id.eq(TextUuid(id.0)))
+            .exec(&txn)
+            .await?;
+        if done.rows_affected == 0 {
+            return Err(StoreError::NotFound(format!("account {id}")));
+        }
+        audit_event::Entity::insert(audit_event::ActiveModel {
+            id: NotSet,
+            realm: Set(realm.to_owned()),
+            at: Set(stamp(at)),
+            kind: Set(kind.to_owned()),
+            login: Set(username.to_owned()),
+            account_id: Set(Some(id.to_string())),
+            success: Set(true),
+            result: Set(result.to_owned()),
+            attempts: Set("[]".to_owned()),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
     /// Writes the audit events of `records` and bumps the counters of their accounts, in one
     /// transaction: all of them or none.
     pub(crate) async fn write_login_records(
@@ -38,7 +78,12 @@ impl Store {
                 id: NotSet,
                 realm: Set(record.realm.clone()),
                 at: Set(at),
-                kind: Set(AuditEvent::PASSWORD_LOGIN.to_owned()),
+                kind: Set(if record.redirect {
+                    AuditEvent::REDIRECT_LOGIN
+                } else {
+                    AuditEvent::PASSWORD_LOGIN
+                }
+                .to_owned()),
                 login: Set(record.login.clone()),
                 account_id: Set(record.account_id.map(|id| id.to_string())),
                 success: Set(record.success),

@@ -46,4 +46,9 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub const PASSWORD_LOGIN: &'static str = "password_login";
+    /// A login through a redirect provider's callback (`oidc`, `oauth2`).
+    pub const REDIRECT_LOGIN: &'static str = "redirect_login";
+    /// Supersession disabled an account (`result` `superseded by <provider>`) or restored it
+    /// (`result` `restored`).
+    pub const SUPERSESSION: &'static str = "supersession";
 }

@@ -80,6 +80,18 @@ store_test!(decodes_recent_events_newest_first, |store| async move {
     assert_eq!(newest.attempts, tried);
     assert_eq!(events[1].result, "invalid_credentials");
     assert_eq!(store.recent_audit_events(REALM, 1).await.unwrap().len(), 1);
+
+    // A login through a redirect provider's callback is its own kind of event.
+    let mut federated = login(
+        Some(a.id),
+        true,
+        vec![attempt("iam", AttemptOutcome::Verified, 80)],
+    );
+    federated.redirect = true;
+    federated.at += chrono::Duration::seconds(5);
+    store.record_login(&federated).await.unwrap();
+    let events = store.recent_audit_events(REALM, 1).await.unwrap();
+    assert_eq!(events[0].kind, AuditEvent::REDIRECT_LOGIN);
 });
 
 store_test!(

@@ -1,4 +1,5 @@
 mod account_view;
+mod accounts;
 mod admin;
 mod keys;
 mod login;
@@ -20,6 +21,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve => service::serve(Arc::new(open(&cli.config, None).await?)).await,
         Command::User(command) => user::run(&open(&cli.config, QUIET).await?, command).await,
         Command::Admin(command) => admin::run(&open(&cli.config, QUIET).await?, command).await,
+        Command::Accounts(command) => {
+            accounts::run(&open(&cli.config, QUIET).await?, command).await
+        }
         Command::Keys(command) => keys::run(&open(&cli.config, QUIET).await?, command).await,
         Command::Explain { realm, login } => {
             login::explain(&open(&cli.config, QUIET).await?, &realm.realm, &login).await

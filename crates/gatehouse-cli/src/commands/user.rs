@@ -58,6 +58,16 @@ pub async fn run(gatehouse: &Gatehouse, command: UserCommand) -> Result<(), Fail
                 )));
             }
             let existing = found.link_to(&provider);
+            // A redirect provider matches its callback by external id: a link without one would
+            // never be found.
+            if !kind.is_password()
+                && external_id.is_none()
+                && existing.and_then(|l| l.external_id.as_ref()).is_none()
+            {
+                return Err(Failure::Config(format!(
+                    "provider `{provider}` is a {kind} provider: pass --external-id (the id it knows the user by, e.g. the upstream `sub`)"
+                )));
+            }
             gatehouse
                 .store
                 .upsert_link(

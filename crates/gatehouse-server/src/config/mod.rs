@@ -10,8 +10,8 @@ use std::path::Path;
 
 pub use gatehouse_core::SecretValue;
 pub use model::{
-    Config, KeysConfig, LogFormat, ProviderConfig, ProviderSettings, RealmConfig, ServerConfig,
-    StoreConfig,
+    Config, KeysConfig, LinkExisting, LogFormat, ProviderConfig, ProviderSettings, RealmConfig,
+    RedirectOptions, ServerConfig, StoreConfig,
 };
 
 /// The default path of the configuration file; `--config` and `GATEHOUSE_CONFIG` override it.
@@ -113,5 +113,7 @@ impl Config {
     }
 }
 
+#[cfg(test)]
+mod redirect_tests;
 #[cfg(test)]
 mod tests;

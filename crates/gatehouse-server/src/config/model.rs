@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use gatehouse_connector_database::DatabaseSettings;
 use gatehouse_connector_ldap::LdapSettings;
+use gatehouse_connector_oauth2::Oauth2Settings;
+use gatehouse_connector_oidc::OidcSettings;
 use gatehouse_core::{OnUnavailable, ProviderDescriptor, ProviderKind, RealmPolicy, SecretValue};
 use gatehouse_oidc::{ClientSettings, TokenSettings};
 use serde::{Deserialize, Deserializer, de};
@@ -174,6 +176,9 @@ pub struct ProviderConfig {
     pub id: String,
     pub enabled: bool,
     pub supersedes: Vec<String>,
+    /// The shared keys of redirect providers; their defaults for password providers, which refuse
+    /// them.
+    pub redirect: RedirectOptions,
     pub settings: ProviderSettings,
 }
 
@@ -181,6 +186,35 @@ pub struct ProviderConfig {
 pub enum ProviderSettings {
     Database(DatabaseSettings),
     Ldap(Box<LdapSettings>),
+    Oidc(Box<OidcSettings>),
+    Oauth2(Box<Oauth2Settings>),
+}
+
+/// What a redirect provider's callback may do with an identity that has no link yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkExisting {
+    /// Link only by an existing (provider, external id) link.
+    #[default]
+    Never,
+    /// Link to the account whose username is the mapped username.
+    Username,
+    /// Link to the one account with that email, and only when the upstream says it is verified.
+    VerifiedEmail,
+}
+
+/// The keys every redirect provider (`oidc`, `oauth2`) shares, parsed beside `id`/`kind`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectOptions {
+    /// Create an account (and link) for an identity nothing else matched.
+    #[serde(default)]
+    pub jit: bool,
+    #[serde(default)]
+    pub link_existing: LinkExisting,
+    /// Skip the login page when this is the realm's only chained provider.
+    #[serde(default)]
+    pub auto_redirect: bool,
 }
 
 impl ProviderConfig {
@@ -188,6 +222,8 @@ impl ProviderConfig {
         match self.settings {
             ProviderSettings::Database(_) => ProviderKind::Database,
             ProviderSettings::Ldap(_) => ProviderKind::Ldap,
+            ProviderSettings::Oidc(_) => ProviderKind::Oidc,
+            ProviderSettings::Oauth2(_) => ProviderKind::Oauth2,
         }
     }
 
@@ -200,6 +236,7 @@ impl ProviderConfig {
             jit: match &self.settings {
                 ProviderSettings::Database(_) => false,
                 ProviderSettings::Ldap(ldap) => ldap.jit,
+                ProviderSettings::Oidc(_) | ProviderSettings::Oauth2(_) => self.redirect.jit,
             },
         }
     }
@@ -218,6 +255,11 @@ struct SharedKeys {
 
 const SHARED_KEYS: [&str; 4] = ["id", "kind", "enabled", "supersedes"];
 
+/// Shared by redirect providers only. `jit` is not refused on password providers here: `ldap` has a
+/// `jit` of its own (directory search), and `database` refuses it as an unknown key.
+const REDIRECT_KEYS: [&str; 3] = ["jit", "link_existing", "auto_redirect"];
+const REDIRECT_ONLY_KEYS: [&str; 2] = ["link_existing", "auto_redirect"];
+
 /// Split the shared keys from the kind's own, so each kind's settings can refuse unknown keys while
 /// the shared ones are written once.
 impl<'de> Deserialize<'de> for ProviderConfig {
@@ -233,29 +275,49 @@ impl<'de> Deserialize<'de> for ProviderConfig {
             SharedKeys::deserialize(toml::Value::Table(shared)).map_err(de::Error::custom)?;
         let kind = shared.kind.parse::<ProviderKind>().map_err(|_| {
             de::Error::custom(format!(
-                "provider `{}`: unknown kind `{}`; this build offers `database` and `ldap`",
+                "provider `{}`: unknown kind `{}`; this build offers `database`, `ldap`, `oidc` and `oauth2`",
                 shared.id, shared.kind
             ))
         })?;
+        let id = &shared.id;
+        let mut redirect = RedirectOptions::default();
+        if kind.is_password() {
+            if let Some(key) = REDIRECT_ONLY_KEYS.iter().find(|k| own.contains_key(**k)) {
+                return Err(de::Error::custom(format!(
+                    "provider `{id}` ({kind}): `{key}` applies to redirect providers (oidc, oauth2) only; remove it"
+                )));
+            }
+        } else {
+            let mut keys = toml::Table::new();
+            for key in REDIRECT_KEYS {
+                if let Some(v) = own.remove(key) {
+                    keys.insert(key.to_owned(), v);
+                }
+            }
+            redirect = RedirectOptions::deserialize(toml::Value::Table(keys)).map_err(|e| {
+                de::Error::custom(format!("provider `{id}` ({kind}): {}", e.message()))
+            })?;
+        }
+        let own = toml::Value::Table(own);
+        let named = |e: toml::de::Error| {
+            de::Error::custom(format!("provider `{id}` ({kind}): {}", e.message()))
+        };
         let settings = match kind {
-            ProviderKind::Database => ProviderSettings::Database(
-                DatabaseSettings::deserialize(toml::Value::Table(own)).map_err(|e| {
-                    de::Error::custom(format!(
-                        "provider `{}` (database): {}",
-                        shared.id,
-                        e.message()
-                    ))
-                })?,
-            ),
-            ProviderKind::Ldap => ProviderSettings::Ldap(Box::new(
-                LdapSettings::deserialize(toml::Value::Table(own)).map_err(|e| {
-                    de::Error::custom(format!("provider `{}` (ldap): {}", shared.id, e.message()))
-                })?,
-            )),
+            ProviderKind::Database => {
+                ProviderSettings::Database(DatabaseSettings::deserialize(own).map_err(named)?)
+            }
+            ProviderKind::Ldap => {
+                ProviderSettings::Ldap(Box::new(LdapSettings::deserialize(own).map_err(named)?))
+            }
+            ProviderKind::Oidc => {
+                ProviderSettings::Oidc(Box::new(OidcSettings::deserialize(own).map_err(named)?))
+            }
+            ProviderKind::Oauth2 => {
+                ProviderSettings::Oauth2(Box::new(Oauth2Settings::deserialize(own).map_err(named)?))
+            }
             other => {
                 return Err(de::Error::custom(format!(
-                    "provider `{}`: kind `{other}` is not available in this build yet; this build offers `database` and `ldap`",
-                    shared.id
+                    "provider `{id}`: kind `{other}` is not available in this build yet; this build offers `database`, `ldap`, `oidc` and `oauth2`"
                 )));
             }
         };
@@ -263,6 +325,7 @@ impl<'de> Deserialize<'de> for ProviderConfig {
             id: shared.id,
             enabled: shared.enabled,
             supersedes: shared.supersedes,
+            redirect,
             settings,
         })
     }

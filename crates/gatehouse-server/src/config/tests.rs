@@ -162,6 +162,10 @@ fn kinds_not_built_yet_and_unknown_kinds_are_refused_by_name() {
     let err = problem(&MINIMAL.replace(r#"kind = "database""#, r#"kind = "kerberos""#));
     assert!(err.contains("unknown kind `kerberos`"), "{err}");
     let err = problem(&MINIMAL.replace(r#"kind = "database""#, r#"kind = "saml""#));
+    assert!(
+        err.contains("offers `database`, `ldap`, `oidc` and `oauth2`"),
+        "{err}"
+    );
     assert!(err.contains("`saml` is not available"), "{err}");
 }
 

@@ -136,6 +136,24 @@ fn check_realm(name: &str, realm: &RealmConfig, problems: &mut Vec<Problem>) {
                     problems.push(Problem::new(at(&format!("providers[{i}]")), e));
                 }
             }
+            // The connectors' own checks (URLs, scopes, claim regex) name the key; the same ones
+            // run again when the provider is built, so check-config and serve agree.
+            ProviderSettings::Oidc(settings) => {
+                if let Err(e) = settings
+                    .validate()
+                    .and_then(|()| settings.mapping().map(|_| ()))
+                {
+                    problems.push(Problem::new(at(&format!("providers[{i}]")), e));
+                }
+            }
+            ProviderSettings::Oauth2(settings) => {
+                if let Err(e) = settings
+                    .validate()
+                    .and_then(|()| settings.mapping().map(|_| ()))
+                {
+                    problems.push(Problem::new(at(&format!("providers[{i}]")), e));
+                }
+            }
         }
     }
 }

@@ -51,5 +51,6 @@ pub fn login(account_id: Option<AccountId>, success: bool, attempts: Vec<Attempt
         .to_owned(),
         attempts,
         at: Utc::now(),
+        redirect: false,
     }
 }

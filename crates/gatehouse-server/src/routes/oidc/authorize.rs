@@ -75,7 +75,17 @@ async fn authorize(
     }
     match oidc.start_login(&request).await {
         Ok((tx, csrf)) => {
-            let mut response = see_other(&format!("{}?tx={tx}", oidc.endpoint("login")));
+            let mut response = match super::broker::auto_redirect(runtime) {
+                // The realm offers nothing but one upstream: skip the login page.
+                Some(provider) => match oidc.load_login(&tx, None).await {
+                    Ok(Some((found, _))) => {
+                        super::broker::begin(g, runtime, provider, &found).await
+                    }
+                    Ok(None) => see_other(&format!("{}?tx={tx}", oidc.endpoint("login"))),
+                    Err(e) => return internal_page(&g.pages, e),
+                },
+                None => see_other(&format!("{}?tx={tx}", oidc.endpoint("login"))),
+            };
             response.headers_mut().append(
                 header::SET_COOKIE,
                 set_cookie(oidc, CSRF_COOKIE, &csrf, 1800),

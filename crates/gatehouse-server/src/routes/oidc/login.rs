@@ -10,6 +10,7 @@ use gatehouse_core::{LoginDecision, Refusal, Secret};
 use gatehouse_oidc::{AuthorizeRequest, OidcProvider};
 use gatehouse_store::LoginTransaction;
 
+use super::broker;
 use super::http::{
     CSRF_COOKIE, SESSION_COOKIE, cookie, error_page, form_pairs, get, internal_page, page,
     query_pairs, see_other, set_cookie,
@@ -86,6 +87,13 @@ pub async fn submit(
         if username.is_empty() {
             return see_other(&again);
         }
+        // Identifier first: an account whose first live link belongs to a redirect provider logs
+        // in there, not here.
+        match redirect_for(&g, runtime, username).await {
+            Ok(Some(provider)) => return broker::begin(&g, runtime, &provider, &found).await,
+            Ok(None) => {}
+            Err(e) => return internal_page(&g.pages, e),
+        }
         return match oidc
             .set_login_username(&found, Some(username.to_owned()))
             .await
@@ -107,7 +115,7 @@ pub async fn submit(
     };
     match (result.decision, result.account) {
         (LoginDecision::Success, Some(account)) => {
-            complete(&g, oidc, &found, &request, account.id).await
+            complete(&g, oidc, &found, &request, account.id, "pwd").await
         }
         (LoginDecision::Refused(refusal), _) => {
             let status = if refusal.is_temporary() {
@@ -146,20 +154,22 @@ pub async fn submit(
     }
 }
 
-/// Session, cookie, code: back to the client.
-async fn complete(
+/// Session, cookie, code: back to the client. `amr` says how the user authenticated (`pwd`, or
+/// `fed` through a redirect provider).
+pub(super) async fn complete(
     g: &Gatehouse,
     oidc: &OidcProvider,
     found: &LoginTransaction,
     request: &AuthorizeRequest,
     account: gatehouse_core::AccountId,
+    amr: &str,
 ) -> Response {
     match oidc.finish_login(found).await {
         Ok(true) => {}
         Ok(false) => return error_page(&g.pages, StatusCode::BAD_REQUEST, EXPIRED, None),
         Err(e) => return internal_page(&g.pages, e),
     }
-    let session = match oidc.create_session(account, vec!["pwd".into()]).await {
+    let session = match oidc.create_session(account, vec![amr.into()]).await {
         Ok(s) => s,
         Err(e) => return internal_page(&g.pages, e),
     };
@@ -193,6 +203,16 @@ fn render(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
+    // One button per offered redirect provider, in chain order.
+    let providers: Vec<minijinja::Value> = broker::offered(runtime)
+        .into_iter()
+        .map(|(id, _)| {
+            minijinja::context! {
+                id,
+                action => runtime.oidc.endpoint(&format!("broker/{id}/start")),
+            }
+        })
+        .collect();
     let html = g.pages.render(
         "login.html",
         minijinja::context! {
@@ -200,10 +220,42 @@ fn render(
             action => runtime.oidc.endpoint("login"),
             tx => form.tx,
             csrf_token => form.csrf,
+            providers => providers,
             login_hint => form.login_hint,
             username,
             error,
         },
     );
     page(status, html)
+}
+
+/// The redirect provider of the account `login` names, when the first live link of that account
+/// in chain order belongs to one (DESIGN.md, redirect providers).
+async fn redirect_for(
+    g: &Gatehouse,
+    runtime: &RealmRuntime,
+    login: &str,
+) -> Result<Option<String>, gatehouse_core::RepoError> {
+    use gatehouse_core::{AccountRepository, LinkState, plan::link_state};
+    let policy = &runtime.policy;
+    let Some(account) = g
+        .store
+        .find_for_login(
+            &runtime.name,
+            &policy.normalize_login(login),
+            policy.login_with_email,
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let first = policy.chain.iter().find(|id| {
+        account
+            .links
+            .iter()
+            .any(|l| &l.provider_id == *id && link_state(policy, l) == LinkState::Live)
+    });
+    Ok(first
+        .filter(|id| broker::offered(runtime).iter().any(|(p, _)| p == id))
+        .cloned())
 }

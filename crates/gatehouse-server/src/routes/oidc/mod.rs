@@ -1,6 +1,8 @@
 //! The routes of each realm's OpenID provider, under `/realms/{realm}/`.
 
 mod authorize;
+mod broker;
+mod broker_match;
 mod discovery;
 mod http;
 mod login;
@@ -32,6 +34,14 @@ pub fn routes() -> Router<Arc<Gatehouse>> {
         .route(
             "/realms/{realm}/login",
             get(login::show).post(login::submit),
+        )
+        .route(
+            "/realms/{realm}/broker/{provider}/start",
+            post(broker::start),
+        )
+        .route(
+            "/realms/{realm}/broker/{provider}/callback",
+            get(broker::callback_get).post(broker::callback_post),
         )
         .route("/realms/{realm}/token", post(token::token))
         .route(

@@ -1,0 +1,99 @@
+//! The shared keys of redirect providers (`oidc`, `oauth2`) and their refusal elsewhere.
+
+use super::*;
+use gatehouse_core::ProviderKind;
+
+const BASE: &str = r#"
+[realms.main]
+chain = ["sso", "local"]
+[[realms.main.providers]]
+id = "local"
+kind = "database"
+[[realms.main.providers]]
+id = "sso"
+kind = "oidc"
+issuer = "https://login.example.org/realms/corp"
+client_id = "gatehouse"
+"#;
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, "test.toml", Vec::new())
+}
+
+fn problem(text: &str) -> String {
+    load(text).unwrap_err().to_string()
+}
+
+#[test]
+fn oidc_and_oauth2_load_with_the_redirect_defaults() {
+    let config = load(BASE).unwrap();
+    let sso = config.realm("main").unwrap().provider("sso").unwrap();
+    assert_eq!(sso.kind(), ProviderKind::Oidc);
+    assert_eq!(sso.redirect, RedirectOptions::default());
+    assert_eq!(sso.redirect.link_existing, LinkExisting::Never);
+    assert!(!sso.descriptor().jit);
+
+    let oauth2 = BASE.replace(
+        "kind = \"oidc\"\nissuer = \"https://login.example.org/realms/corp\"",
+        "kind = \"oauth2\"\nauth_url = \"https://iam.example.org/a\"\ntoken_url = \"https://iam.example.org/t\"\nprofile_url = \"https://iam.example.org/me\"",
+    );
+    let config = load(&oauth2).unwrap();
+    let sso = config.realm("main").unwrap().provider("sso").unwrap();
+    assert_eq!(sso.kind(), ProviderKind::Oauth2);
+}
+
+#[test]
+fn the_shared_redirect_keys_are_parsed_beside_id_and_kind() {
+    let text = format!(
+        "{BASE}jit = true\nlink_existing = \"verified_email\"\nauto_redirect = true\nsupersedes = [\"ldap\"]\n"
+    );
+    let config = load(&text).unwrap();
+    let sso = config.realm("main").unwrap().provider("sso").unwrap();
+    assert_eq!(
+        sso.redirect,
+        RedirectOptions {
+            jit: true,
+            link_existing: LinkExisting::VerifiedEmail,
+            auto_redirect: true,
+        }
+    );
+    assert!(sso.descriptor().jit);
+    assert_eq!(sso.supersedes, vec!["ldap"]);
+}
+
+#[test]
+fn a_wrong_link_existing_value_names_the_provider_and_the_choices() {
+    let err = problem(&format!("{BASE}link_existing = \"email\"\n"));
+    assert!(err.contains("provider `sso` (oidc)"), "{err}");
+    assert!(err.contains("email"), "{err}");
+    assert!(err.contains("verified_email"), "{err}");
+}
+
+#[test]
+fn redirect_only_keys_are_refused_on_password_providers_by_name() {
+    for key in ["auto_redirect = true", "link_existing = \"username\""] {
+        let text = BASE.replace(
+            "kind = \"database\"\n",
+            &format!("kind = \"database\"\n{key}\n"),
+        );
+        let err = problem(&text);
+        let name = key.split(' ').next().unwrap();
+        assert!(err.contains(&format!("`{name}`")), "{err}");
+        assert!(err.contains("redirect providers"), "{err}");
+        assert!(err.contains("provider `local` (database)"), "{err}");
+    }
+    // `jit` means nothing to a database provider either: refused as an unknown key.
+    let err = problem(&BASE.replace("kind = \"database\"\n", "kind = \"database\"\njit = true\n"));
+    assert!(err.contains("jit"), "{err}");
+}
+
+#[test]
+fn the_connectors_own_checks_name_the_key() {
+    let err = problem(&BASE.replace("client_id = \"gatehouse\"", "client_id = \"\""));
+    assert!(err.contains("realms.main.providers[1]"), "{err}");
+    assert!(err.contains("client_id"), "{err}");
+    let err = problem(&format!("{BASE}username_regex = \"(\"\n"));
+    assert!(err.contains("username_regex"), "{err}");
+    let err = problem(&format!("{BASE}colour = \"blue\"\n"));
+    assert!(err.contains("colour"), "{err}");
+}

@@ -1,0 +1,348 @@
+//! Redirect providers (`oidc`, `oauth2`) in the browser login: the start (a button of the login
+//! page, identifier-first routing, `auto_redirect`) and the callback that turns the upstream's
+//! answer into a session and a code for the waiting relying party.
+//!
+//! Between the two, what the connector needs back (PKCE verifier, nonce) is kept server-side as a
+//! login transaction keyed by the hash of the upstream `state`, bound to the browser's CSRF cookie
+//! and to the original login transaction; the callback consumes it once.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{Duration, Utc};
+use gatehouse_core::{
+    AccountRepository, Attempt, AttemptOutcome, CallbackError, LoginRecord, RedirectProvider,
+};
+use gatehouse_oidc::AuthorizeRequest;
+use gatehouse_oidc::crypto::{ct_eq, token_hash};
+use gatehouse_store::LoginTransaction;
+use serde::{Deserialize, Serialize};
+
+use super::broker_match::{self, Matched, Refused};
+use super::http::{CSRF_COOKIE, cookie, error_page, form_pairs, get, internal_page, query_pairs};
+use super::login;
+use crate::app::{Gatehouse, RealmRuntime};
+
+const EXPIRED: &str =
+    "This login has expired or was already used. Return to the application and start again.";
+const FAILED: &str = "The login could not be completed. Return to the application and try again.";
+
+/// The JSON kept (as a login transaction's `request`) from the start to the callback.
+#[derive(Serialize, Deserialize)]
+struct PendingLogin {
+    broker: PendingBroker,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PendingBroker {
+    provider: String,
+    /// The hash of the original login transaction (never the transaction id itself).
+    tx_hash: String,
+    /// The connector's own state (PKCE verifier, nonce…).
+    pending: serde_json::Value,
+}
+
+/// The enabled, chained redirect providers of the realm, in chain order: what the login page offers.
+pub fn offered(runtime: &RealmRuntime) -> Vec<(&str, &Arc<dyn RedirectProvider>)> {
+    runtime
+        .policy
+        .chain
+        .iter()
+        .filter_map(|id| Some((id.as_str(), runtime.redirect_providers.get(id)?)))
+        .filter(|(_, p)| p.descriptor().enabled)
+        .collect()
+}
+
+/// `auto_redirect`: the realm's only chained, enabled provider is a redirect provider that asks to
+/// skip the login page.
+pub fn auto_redirect(runtime: &RealmRuntime) -> Option<&str> {
+    let enabled: Vec<&String> = runtime
+        .policy
+        .chain
+        .iter()
+        .filter(|id| runtime.policy.provider(id).is_some_and(|p| p.enabled))
+        .collect();
+    match enabled.as_slice() {
+        [only] => runtime
+            .redirect_providers
+            .get(*only)
+            .filter(|p| p.auto_redirect())
+            .map(|_| only.as_str()),
+        _ => None,
+    }
+}
+
+fn callback_url(runtime: &RealmRuntime, provider: &str) -> String {
+    runtime
+        .oidc
+        .endpoint(&format!("broker/{provider}/callback"))
+}
+
+/// Begin a login at `provider` for the login transaction `found`: keep the connector's pending
+/// state server-side, send the browser upstream.
+pub async fn begin(
+    g: &Gatehouse,
+    runtime: &RealmRuntime,
+    provider: &str,
+    found: &LoginTransaction,
+) -> Response {
+    let Some(upstream) = offered(runtime)
+        .into_iter()
+        .find(|(id, _)| *id == provider)
+        .map(|(_, p)| p.clone())
+    else {
+        return error_page(&g.pages, StatusCode::NOT_FOUND, FAILED, None);
+    };
+    let start = match upstream.begin(&callback_url(runtime, provider)).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(realm = %runtime.name, provider, error = %e, "redirect login could not start");
+            return error_page(&g.pages, StatusCode::BAD_GATEWAY, FAILED, None);
+        }
+    };
+    let kept = PendingLogin {
+        broker: PendingBroker {
+            provider: provider.to_owned(),
+            tx_hash: found.id_hash.clone(),
+            pending: start.pending,
+        },
+    };
+    let request = match serde_json::to_value(&kept) {
+        Ok(v) => v,
+        Err(e) => return internal_page(&g.pages, e),
+    };
+    let now = Utc::now();
+    let row = LoginTransaction {
+        id_hash: token_hash(&start.state),
+        realm: runtime.name.clone(),
+        request,
+        // The callback must come back to the browser that started it (login CSRF).
+        csrf_hash: found.csrf_hash.clone(),
+        username: None,
+        created_at: now,
+        expires_at: (now + Duration::minutes(10)).min(found.expires_at),
+    };
+    if let Err(e) = g.store.create_login_transaction(&row).await {
+        return internal_page(&g.pages, e);
+    }
+    super::http::see_other(&start.location)
+}
+
+/// `POST /realms/{realm}/broker/{provider}/start`: a button of the login page.
+pub async fn start(
+    State(g): State<Arc<Gatehouse>>,
+    Path((realm, provider)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(runtime) = g.realm(&realm) else {
+        return error_page(&g.pages, StatusCode::NOT_FOUND, "No such realm.", None);
+    };
+    let form = form_pairs(&body);
+    let (Some(tx), Some(csrf)) = (get(&form, "tx"), get(&form, "csrf_token")) else {
+        return error_page(&g.pages, StatusCode::BAD_REQUEST, EXPIRED, None);
+    };
+    if cookie(&headers, CSRF_COOKIE).is_none_or(|c| !ct_eq(&c, csrf)) {
+        return error_page(&g.pages, StatusCode::FORBIDDEN, EXPIRED, Some("csrf"));
+    }
+    match runtime.oidc.load_login(tx, Some(csrf)).await {
+        Ok(Some((found, _))) => begin(&g, runtime, &provider, &found).await,
+        Ok(None) => error_page(&g.pages, StatusCode::BAD_REQUEST, EXPIRED, None),
+        Err(e) => internal_page(&g.pages, e),
+    }
+}
+
+pub async fn callback_get(
+    State(g): State<Arc<Gatehouse>>,
+    Path((realm, provider)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    callback(
+        &g,
+        &realm,
+        &provider,
+        query_pairs(query.as_deref()),
+        &headers,
+    )
+    .await
+}
+
+/// `response_mode=form_post` upstreams.
+pub async fn callback_post(
+    State(g): State<Arc<Gatehouse>>,
+    Path((realm, provider)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    callback(&g, &realm, &provider, form_pairs(&body), &headers).await
+}
+
+async fn callback(
+    g: &Gatehouse,
+    realm: &str,
+    provider: &str,
+    params: Vec<(String, String)>,
+    headers: &HeaderMap,
+) -> Response {
+    let Ok(runtime) = g.realm(realm) else {
+        return error_page(&g.pages, StatusCode::NOT_FOUND, "No such realm.", None);
+    };
+    let expired = || error_page(&g.pages, StatusCode::BAD_REQUEST, EXPIRED, None);
+    let Some(state) = get(&params, "state") else {
+        return expired();
+    };
+    let pending_row = match g
+        .store
+        .find_login_transaction(realm, &token_hash(state), Utc::now())
+        .await
+    {
+        Ok(Some(row)) => row,
+        Ok(None) => return expired(),
+        Err(e) => return internal_page(&g.pages, e),
+    };
+    // Only the browser that started this login may finish it.
+    let browser = cookie(headers, CSRF_COOKIE).map(|c| token_hash(&c));
+    if browser.is_none_or(|b| !ct_eq(&b, &pending_row.csrf_hash)) {
+        return error_page(&g.pages, StatusCode::FORBIDDEN, EXPIRED, Some("csrf"));
+    }
+    let Ok(PendingLogin { broker }) = serde_json::from_value(pending_row.request.clone()) else {
+        return expired();
+    };
+    if broker.provider != provider {
+        return expired();
+    }
+    // Single use: of two callbacks carrying the same state, only the one that deletes it goes on.
+    match g.store.delete_login_transaction(&pending_row.id_hash).await {
+        Ok(true) => {}
+        Ok(false) => return expired(),
+        Err(e) => return internal_page(&g.pages, e),
+    }
+    let original = match g
+        .store
+        .find_login_transaction(realm, &broker.tx_hash, Utc::now())
+        .await
+    {
+        Ok(Some(found)) => found,
+        Ok(None) => return expired(),
+        Err(e) => return internal_page(&g.pages, e),
+    };
+    let Ok(request) = serde_json::from_value::<AuthorizeRequest>(original.request.clone()) else {
+        return expired();
+    };
+    let Some(upstream) = offered(runtime)
+        .into_iter()
+        .find(|(id, _)| *id == provider)
+        .map(|(_, p)| p.clone())
+    else {
+        return expired();
+    };
+    let began = Instant::now();
+    let identity = upstream
+        .complete(&broker.pending, &callback_url(runtime, provider), &params)
+        .await;
+    let attempt = |outcome: AttemptOutcome| Attempt {
+        provider: provider.to_owned(),
+        outcome,
+        duration: began.elapsed(),
+    };
+    let identity = match identity {
+        Ok(identity) => identity,
+        Err(e) => {
+            let (outcome, status) = match &e {
+                CallbackError::Unavailable(why) => (
+                    AttemptOutcome::Unavailable(why.clone()),
+                    StatusCode::BAD_GATEWAY,
+                ),
+                _ => (AttemptOutcome::Rejected, StatusCode::BAD_REQUEST),
+            };
+            tracing::info!(realm, provider, error = %e, "redirect login refused");
+            record(
+                g,
+                realm,
+                provider,
+                None,
+                false,
+                "upstream_refused",
+                attempt(outcome),
+            )
+            .await;
+            return error_page(&g.pages, status, FAILED, None);
+        }
+    };
+    let login = identity
+        .username
+        .clone()
+        .unwrap_or_else(|| identity.external_id.clone());
+    match broker_match::account_for(g, runtime, provider, &identity).await {
+        Ok(Matched(account)) => {
+            record(
+                g,
+                realm,
+                &login,
+                Some(account.account.id),
+                true,
+                "success",
+                attempt(AttemptOutcome::Verified),
+            )
+            .await;
+            login::complete(
+                g,
+                &runtime.oidc,
+                &original,
+                &request,
+                account.account.id,
+                "fed",
+            )
+            .await
+        }
+        Err(Refused::Internal(e)) => internal_page(&g.pages, e),
+        Err(refused) => {
+            record(
+                g,
+                realm,
+                &login,
+                refused.account(),
+                false,
+                refused.code(),
+                attempt(AttemptOutcome::Verified),
+            )
+            .await;
+            error_page(
+                &g.pages,
+                StatusCode::FORBIDDEN,
+                refused.public_message(),
+                None,
+            )
+        }
+    }
+}
+
+/// The audit event of a redirect login, in the same record as password logins.
+async fn record(
+    g: &Gatehouse,
+    realm: &str,
+    login: &str,
+    account_id: Option<gatehouse_core::AccountId>,
+    success: bool,
+    result: &str,
+    attempt: Attempt,
+) {
+    let record = LoginRecord {
+        realm: realm.to_owned(),
+        login: login.to_owned(),
+        account_id,
+        success,
+        result: result.to_owned(),
+        attempts: vec![attempt],
+        at: Utc::now(),
+        redirect: true,
+    };
+    if let Err(e) = g.store.record_login(&record).await {
+        tracing::error!(realm, error = %e, "could not record a redirect login");
+    }
+}
