@@ -101,6 +101,7 @@ impl ClaimMapping {
                 roles: Vec::new(),
             },
             logout_hint: None,
+            replay_guard: None,
         })
     }
 

@@ -121,6 +121,7 @@ impl RedirectProvider for Oauth2Provider {
             location: location.to_string(),
             state: pending.state.clone(),
             pending: pending.to_value(),
+            form: None,
         })
     }
 

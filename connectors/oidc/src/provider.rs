@@ -199,6 +199,7 @@ impl RedirectProvider for OidcProvider {
             location: location.to_string(),
             state: pending.state.clone(),
             pending: pending.to_value(),
+            form: None,
         })
     }
 

@@ -22,7 +22,7 @@ pub use provider::{
     VerifiedIdentity,
 };
 pub use realm::{OnUnavailable, RealmPolicy};
-pub use redirect::{CallbackError, ExternalIdentity, RedirectProvider, RedirectStart};
+pub use redirect::{CallbackError, ExternalIdentity, RedirectProvider, RedirectStart, ReplayGuard};
 pub use repository::{AccountRepository, Attempt, AttemptOutcome, LoginRecord, NewLink, RepoError};
 pub use resolver::{LoginDecision, LoginResult, Refusal, Resolver};
 pub use secret::Secret;

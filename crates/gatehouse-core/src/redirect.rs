@@ -20,6 +20,18 @@ pub struct RedirectStart {
     /// Everything the connector needs back at the callback (PKCE verifier, nonce, request id…).
     /// Kept server-side in the store by the broker, never sent to the browser.
     pub pending: serde_json::Value,
+    /// `Some` when the browser must POST these fields to `location` (SAML HTTP-POST binding)
+    /// instead of following a redirect to it.
+    pub form: Option<Vec<(String, String)>>,
+}
+
+/// An id the upstream promises never to repeat (a SAML assertion ID), and the time after which the
+/// answer carrying it is refused anyway. The broker records it in the store, shared by every
+/// instance, and refuses a second callback that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayGuard {
+    pub id: String,
+    pub not_after: chrono::DateTime<chrono::Utc>,
 }
 
 /// Who the upstream says the user is.
@@ -36,6 +48,8 @@ pub struct ExternalIdentity {
     /// An id token or session index the upstream needs at logout (`id_token_hint`, SAML
     /// SessionIndex).
     pub logout_hint: Option<String>,
+    /// For upstreams whose answers must be used once (SAML): what the broker records against replay.
+    pub replay_guard: Option<ReplayGuard>,
 }
 
 /// `logout_hint` can be an ID token: it never reaches a log line.
@@ -50,6 +64,7 @@ impl std::fmt::Debug for ExternalIdentity {
                 "logout_hint",
                 &self.logout_hint.as_ref().map(|_| "[redacted]"),
             )
+            .field("replay_guard", &self.replay_guard)
             .finish()
     }
 }
