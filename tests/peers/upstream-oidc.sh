@@ -6,6 +6,10 @@
 #   upstream-oidc.sh start [NAME]   -> prints `export GATEHOUSE_TEST_UPSTREAM_OIDC…_URL=…` (eval it),
 #                                      READY on stderr
 #   upstream-oidc.sh rotate [NAME]  -> new signing key (new kid), same port and issuer; prints the same
+#   upstream-oidc.sh register URI... -> registers a client at instance `main` (Dynamic Client
+#                                      Registration) with these URIs as redirect and post-logout
+#                                      redirect URIs; prints `export GATEHOUSE_TEST_UPSTREAM_CLIENT_ID=…`
+#                                      and `…_CLIENT_SECRET=…` (eval it)
 #   upstream-oidc.sh stop [NAME]    -> stops that instance by its PID and removes its state
 #   upstream-oidc.sh stop-all       -> stops every instance under the state root
 #   upstream-oidc.sh install        -> only installs
@@ -16,7 +20,7 @@
 set -euo pipefail
 
 cmd="${1:-start}"
-name="${2:-main}"
+if [ "$cmd" = register ]; then name=main; else name="${2:-main}"; fi
 case "$name" in *[!a-z0-9_]*|"") echo "upstream-oidc.sh: NAME must be [a-z0-9_]+" >&2; exit 2 ;; esac
 here="$(cd "$(dirname "$0")" && pwd)"
 app="$here/upstream-oidc"
@@ -97,6 +101,22 @@ rotate() {
   echo "upstream-oidc.sh: READY (rotated to kid $(node -e 'console.log(require(process.argv[1]).keys[0].kid)' "$STATE/jwks.json")) $name $(url)" >&2
 }
 
+# The client's URIs are the arguments; client_secret_basic, code flow.
+register() {
+  [ "$#" -gt 0 ] || { echo "usage: $0 register URI..." >&2; exit 2; }
+  running && answers || { echo "upstream-oidc.sh: $name is not started" >&2; exit 1; }
+  local body
+  body="$(node -e 'const u = process.argv.slice(1); console.log(JSON.stringify({
+      redirect_uris: u, post_logout_redirect_uris: u, grant_types: ["authorization_code"],
+      response_types: ["code"], token_endpoint_auth_method: "client_secret_basic" }))' "$@")"
+  curl -sf -X POST "$(url)/reg" -H 'content-type: application/json' -d "$body" | node -e '
+    let t = ""; process.stdin.on("data", (c) => { t += c; }).on("end", () => {
+      const c = JSON.parse(t);
+      console.log(`export GATEHOUSE_TEST_UPSTREAM_CLIENT_ID=${c.client_id}`);
+      console.log(`export GATEHOUSE_TEST_UPSTREAM_CLIENT_SECRET=${c.client_secret}`);
+    });'
+}
+
 stop_all() {
   local root="${STATE%/upstream-oidc-*}" d
   for d in "$root"/upstream-oidc-*/; do
@@ -111,5 +131,6 @@ case "$cmd" in
   stop) stop; echo "upstream-oidc.sh: STOPPED $name" >&2 ;;
   stop-all) stop_all ;;
   install) install ;;
-  *) echo "usage: $0 start|rotate|stop [NAME] | stop-all | install" >&2; exit 2 ;;
+  register) shift; register "$@" ;;
+  *) echo "usage: $0 start|rotate|stop [NAME] | register URI... | stop-all | install" >&2; exit 2 ;;
 esac

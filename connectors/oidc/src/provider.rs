@@ -269,6 +269,16 @@ impl RedirectProvider for OidcProvider {
         Ok(identity)
     }
 
+    async fn prepare_logout(&self) {
+        if self.settings.global_logout
+            && self.settings.logout_url.is_none()
+            && let Err(e) = self.discover().await
+        {
+            tracing::warn!(provider = %self.descriptor.id, error = %e,
+                "global_logout: the upstream's discovery document could not be read");
+        }
+    }
+
     /// With `global_logout`: `logout_url`, else the upstream's `end_session_endpoint`, as an
     /// RP-Initiated Logout request (`id_token_hint`, `client_id`, `post_logout_redirect_uri`).
     fn logout_location(&self, logout_hint: Option<&str>, return_to: &str) -> Option<String> {

@@ -103,7 +103,14 @@ pub trait RedirectProvider: Send + Sync {
         params: &[(String, String)],
     ) -> Result<ExternalIdentity, CallbackError>;
 
+    /// Called by the broker's logout just before [`RedirectProvider::logout_location`], which
+    /// cannot wait for I/O: the place to fetch what it needs (the OIDC discovery document with the
+    /// `end_session_endpoint`, when this instance has not seen a login through the provider yet).
+    async fn prepare_logout(&self) {}
+
     /// Where to send the browser after a broker logout (`global_logout`), if anywhere.
+    /// `logout_hint` is the one of the [`ExternalIdentity`] the session was created from;
+    /// `return_to` is the broker's URL the upstream should send the browser back to.
     fn logout_location(&self, _logout_hint: Option<&str>, _return_to: &str) -> Option<String> {
         None
     }

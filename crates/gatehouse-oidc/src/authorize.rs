@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::crypto::{random_token, token_hash};
 use crate::error::{ErrorCode, OAuthError, OidcError};
+use crate::logout::UpstreamLogin;
 use crate::pkce;
 use crate::provider::OidcProvider;
 use crate::settings::GrantType;
@@ -251,15 +252,23 @@ impl OidcProvider {
             .await?)
     }
 
+    /// `upstream`: the redirect provider the user logged in through, remembered (its logout hint
+    /// sealed) so that a logout can end the upstream session too.
     pub async fn create_session(
         &self,
         account: AccountId,
         amr: Vec<String>,
+        upstream: Option<UpstreamLogin>,
     ) -> Result<NewSession, OidcError> {
         let cookie = random_token();
         let now = Utc::now();
+        let id_hash = token_hash(&cookie);
+        let upstream = upstream
+            .map(|u| self.seal_upstream(&id_hash, u))
+            .transpose()?;
         let session = BrowserSession {
-            id_hash: token_hash(&cookie),
+            upstream,
+            id_hash,
             realm: self.realm.clone(),
             account_id: account,
             auth_time: now,

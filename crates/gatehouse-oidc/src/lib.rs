@@ -20,7 +20,7 @@ pub use authorize::{AuthorizeRejection, AuthorizeRequest, NewSession, error_redi
 pub use clients::{Client, ClientCredentials, ClientRegistry, PhcVerifier};
 pub use error::{ErrorCode, OAuthError, OidcError};
 pub use keys::{KeyRing, KeyVault, SigningAlg};
-pub use logout::AfterLogout;
+pub use logout::{AfterLogout, UpstreamLogin};
 pub use provider::OidcProvider;
 pub use settings::{ClientSettings, GrantType, STANDARD_SCOPES, TokenSettings};
 pub use token::TokenResponse;

@@ -1,10 +1,12 @@
 //! RP-Initiated Logout 1.0.
 
 use chrono::Utc;
-use serde::Deserialize;
+use gatehouse_core::Secret;
+use gatehouse_store::SessionUpstream;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::crypto::token_hash;
+use crate::crypto::{b64, b64_decode, token_hash};
 use crate::error::{OAuthError, OidcError};
 use crate::jwt;
 use crate::provider::OidcProvider;
@@ -15,6 +17,36 @@ struct HintClaims {
     aud: serde_json::Value,
     #[serde(default)]
     sid: Option<String>,
+}
+
+/// The redirect provider a browser logged in through, and what it needs at logout (the
+/// connector's `logout_hint`: an upstream ID token, a SAML NameID + SessionIndex).
+#[derive(Debug, Clone)]
+pub struct UpstreamLogin {
+    pub provider: String,
+    pub logout_hint: Option<Secret>,
+}
+
+/// Associated data of the sealed values below. Kids (the vault's other associated data) are
+/// base64url and hold no `\0`, so neither kind of sealed value opens as the other, and a hint is
+/// bound to its session row.
+fn hint_aad(session_id_hash: &str) -> String {
+    format!("browser_session.logout_hint\0{session_id_hash}")
+}
+fn return_aad(realm: &str) -> String {
+    format!("logout_return\0{realm}")
+}
+
+/// How long the browser may take at the upstream's logout before coming back.
+const RETURN_TTL_S: i64 = 600;
+
+/// The content of the logout-return cookie.
+#[derive(Serialize, Deserialize)]
+struct LogoutReturn {
+    /// `None`: the logged-out page.
+    to: Option<String>,
+    /// Unix seconds.
+    exp: i64,
 }
 
 /// Where to send the browser after the session ends.
@@ -95,22 +127,94 @@ impl OidcProvider {
     }
 
     /// Ends the browser session for every instance, with the tokens bound to it (offline_access
-    /// tokens outlive the session by design).
-    pub async fn end_session(&self, cookie: Option<&str>) -> Result<(), OidcError> {
+    /// tokens outlive the session by design). Returns the redirect provider the session came
+    /// through, if any, for the upstream logout.
+    pub async fn end_session(
+        &self,
+        cookie: Option<&str>,
+    ) -> Result<Option<UpstreamLogin>, OidcError> {
         let Some(cookie) = cookie.filter(|c| !c.is_empty()) else {
-            return Ok(());
+            return Ok(None);
         };
         let id_hash = token_hash(cookie);
-        if self
-            .store
-            .delete_session(&self.realm, &id_hash)
-            .await?
-            .is_some()
-        {
-            self.store
-                .revoke_session_tokens(&id_hash, Utc::now(), Some("offline_access"))
-                .await?;
+        let Some(ended) = self.store.delete_session(&self.realm, &id_hash).await? else {
+            return Ok(None);
+        };
+        self.store
+            .revoke_session_tokens(&id_hash, Utc::now(), Some("offline_access"))
+            .await?;
+        Ok(ended.upstream.map(|u| self.open_upstream(&id_hash, u)))
+    }
+
+    /// The upstream ID token is a credential the RP never sees (it was issued to the broker):
+    /// it is kept encrypted, like the signing keys.
+    pub(crate) fn seal_upstream(
+        &self,
+        session_id_hash: &str,
+        upstream: UpstreamLogin,
+    ) -> Result<SessionUpstream, OidcError> {
+        let logout_hint = upstream
+            .logout_hint
+            .map(|h| {
+                self.vault
+                    .seal(&hint_aad(session_id_hash), h.expose().as_bytes())
+            })
+            .transpose()?;
+        Ok(SessionUpstream {
+            provider: upstream.provider,
+            logout_hint,
+        })
+    }
+
+    /// A hint that does not open (the key-encryption secret changed) is dropped: the upstream
+    /// logout then goes without it, and the upstream asks the user to confirm.
+    fn open_upstream(&self, session_id_hash: &str, upstream: SessionUpstream) -> UpstreamLogin {
+        let logout_hint = upstream.logout_hint.and_then(|sealed| {
+            match self.vault.open(&hint_aad(session_id_hash), &sealed) {
+                Ok(plain) => String::from_utf8(plain).ok().map(Secret::new),
+                Err(_) => {
+                    tracing::warn!(realm = %self.realm, provider = %upstream.provider,
+                        "the session's upstream logout hint does not decrypt; logging out upstream without it");
+                    None
+                }
+            }
+        });
+        UpstreamLogin {
+            provider: upstream.provider,
+            logout_hint,
         }
-        Ok(())
+    }
+
+    /// The value of the cookie that carries, across the upstream's logout, where the broker's
+    /// logout goes afterwards. Sealed (not a store row) because it is the browser's own, already
+    /// checked destination: no instance has to find it, and nobody else can forge or read it.
+    pub fn seal_logout_return(&self, after: &AfterLogout) -> Result<String, OidcError> {
+        let kept = LogoutReturn {
+            to: match after {
+                AfterLogout::Redirect(url) => Some(url.clone()),
+                AfterLogout::Page => None,
+            },
+            exp: Utc::now().timestamp() + RETURN_TTL_S,
+        };
+        let json = serde_json::to_vec(&kept).map_err(|e| OidcError::Config(e.to_string()))?;
+        Ok(b64(&self.vault.seal(&return_aad(&self.realm), &json)?))
+    }
+
+    /// Where a browser back from the upstream's logout goes: its cookie's destination, or the
+    /// logged-out page when the cookie is missing, forged or stale.
+    pub fn open_logout_return(&self, cookie: Option<&str>) -> AfterLogout {
+        cookie
+            .and_then(b64_decode)
+            .and_then(|sealed| self.vault.open(&return_aad(&self.realm), &sealed).ok())
+            .and_then(|json| serde_json::from_slice::<LogoutReturn>(&json).ok())
+            .filter(|r| r.exp >= Utc::now().timestamp())
+            .and_then(|r| r.to)
+            .map_or(AfterLogout::Page, AfterLogout::Redirect)
+    }
+
+    /// Where the upstream sends the browser back after its own logout: the address to register
+    /// at the upstream as post-logout redirect URI.
+    pub fn logged_out_url(&self) -> String {
+        self.endpoint("logged-out")
     }
 }

@@ -60,6 +60,8 @@ pub struct OidcProvider {
     /// Cookies get `Secure` when the public URL is https.
     pub secure_cookies: bool,
     metadata: serde_json::Value,
+    /// Also seals what a session keeps for the upstream logout (`logout.rs`).
+    pub(crate) vault: Arc<KeyVault>,
 }
 
 impl OidcProvider {
@@ -85,7 +87,7 @@ impl OidcProvider {
             realm,
             tokens.signing_alg,
             store.clone(),
-            vault,
+            vault.clone(),
             chrono::Duration::seconds(longest as i64 + 60),
         )
         .await?;
@@ -99,6 +101,7 @@ impl OidcProvider {
             clients: ClientRegistry::new(clients, phc),
             tokens,
             metadata,
+            vault,
         })
     }
 

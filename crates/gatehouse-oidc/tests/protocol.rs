@@ -5,8 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use gatehouse_core::{OnUnavailable, RealmPolicy, Resolver, Secret};
 use gatehouse_oidc::{
-    AuthorizeRejection, ClientSettings, KeyVault, OidcProvider, PhcVerifier, SigningAlg,
-    TokenSettings, pkce,
+    AfterLogout, AuthorizeRejection, ClientSettings, KeyVault, OidcProvider, PhcVerifier,
+    SigningAlg, TokenSettings, UpstreamLogin, pkce,
 };
 use gatehouse_store::{NewAccount, Store, store_test};
 use serde_json::json;
@@ -267,7 +267,7 @@ store_test!(codes_are_single_use_and_bound_to_pkce, |store| async move {
     let oidc = provider(&store, SigningAlg::RS256).await;
     let account = alice(&store).await;
     let session = oidc
-        .create_session(account, vec!["pwd".into()])
+        .create_session(account, vec!["pwd".into()], None)
         .await
         .unwrap()
         .session;
@@ -341,7 +341,7 @@ store_test!(
             // A change of algorithm makes a new key of that algorithm the signer.
             let oidc = provider(&store, alg).await;
             let session = oidc
-                .create_session(account, vec!["pwd".into()])
+                .create_session(account, vec!["pwd".into()], None)
                 .await
                 .unwrap()
                 .session;
@@ -421,5 +421,81 @@ store_test!(
         assert_eq!(again.keys.signer().await.unwrap().kid, kid);
         let jwks = serde_json::to_value(again.jwks().await.unwrap()).unwrap();
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    }
+);
+
+store_test!(
+    a_session_keeps_its_upstream_logout_hint_encrypted,
+    |store| async move {
+        let oidc = provider(&store, SigningAlg::RS256).await;
+        let account = alice(&store).await;
+        let hint = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl";
+        let new = oidc
+            .create_session(
+                account,
+                vec!["fed".into()],
+                Some(UpstreamLogin {
+                    provider: "corp-sso".into(),
+                    logout_hint: Some(Secret::new(hint)),
+                }),
+            )
+            .await
+            .unwrap();
+        // What the store holds is the provider and a sealed hint, not the ID token.
+        let stored = store
+            .find_session("main", &new.session.id_hash, chrono::Utc::now())
+            .await
+            .unwrap()
+            .unwrap()
+            .upstream
+            .unwrap();
+        assert_eq!(stored.provider, "corp-sso");
+        let sealed = stored.logout_hint.unwrap();
+        assert!(
+            !sealed
+                .windows(8)
+                .any(|w| hint.as_bytes().windows(8).any(|h| h == w)),
+            "the hint is stored in the clear"
+        );
+        let other = oidc
+            .create_session(account, vec!["pwd".into()], None)
+            .await
+            .unwrap();
+        // Logout gives the hint back, for the upstream's logout.
+        let ended = oidc.end_session(Some(&new.cookie)).await.unwrap().unwrap();
+        assert_eq!(ended.provider, "corp-sso");
+        assert_eq!(ended.logout_hint.unwrap().expose(), hint);
+        // A password session has no upstream; a session ended twice gives nothing.
+        assert!(
+            oidc.end_session(Some(&other.cookie))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(oidc.end_session(Some(&new.cookie)).await.unwrap().is_none());
+    }
+);
+
+store_test!(
+    the_logout_return_cookie_opens_only_sealed_and_fresh,
+    |store| async move {
+        let oidc = provider(&store, SigningAlg::RS256).await;
+        let to = AfterLogout::Redirect("https://wiki.example.org/bye?state=s".into());
+        let sealed = oidc.seal_logout_return(&to).unwrap();
+        assert!(!sealed.contains("wiki"), "{sealed}");
+        assert_eq!(oidc.open_logout_return(Some(&sealed)), to);
+        assert_eq!(
+            oidc.open_logout_return(Some(&oidc.seal_logout_return(&AfterLogout::Page).unwrap())),
+            AfterLogout::Page
+        );
+        let mut tampered = sealed.clone().into_bytes();
+        tampered[20] = if tampered[20] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert_eq!(oidc.open_logout_return(Some(&tampered)), AfterLogout::Page);
+        assert_eq!(oidc.open_logout_return(None), AfterLogout::Page);
+        assert_eq!(
+            oidc.logged_out_url(),
+            "https://id.example.org/realms/main/logged-out"
+        );
     }
 );

@@ -27,5 +27,5 @@ pub use url::{SCHEMA_PARAM, redact as redact_url};
 mod oidc;
 pub use oidc::{
     AccessTokenRecord, AuthorizationCode, BrowserSession, CODE_REPLAY_GRACE, CodeUse,
-    LoginTransaction, RefreshTokenRecord, RefreshUse, SigningKeyRecord,
+    LoginTransaction, RefreshTokenRecord, RefreshUse, SessionUpstream, SigningKeyRecord,
 };

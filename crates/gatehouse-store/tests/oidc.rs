@@ -16,7 +16,8 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use gatehouse_core::AccountId;
 use gatehouse_store::{
     AccessTokenRecord, AuthorizationCode, BrowserSession, CodeUse, LoginTransaction,
-    RefreshTokenRecord, RefreshUse, SigningKeyRecord, Store, StoreError, store_test,
+    RefreshTokenRecord, RefreshUse, SessionUpstream, SigningKeyRecord, Store, StoreError,
+    store_test,
 };
 use serde_json::json;
 use tokio::sync::Barrier;
@@ -45,6 +46,7 @@ pub fn session(name: &str, at: DateTime<Utc>) -> BrowserSession {
         created_at: at,
         expires_at: at + Duration::hours(8),
         last_seen_at: at,
+        upstream: None,
     }
 }
 
@@ -303,6 +305,37 @@ store_test!(sessions_round_trip_touch_and_delete, |store| async move {
         None
     );
 });
+
+store_test!(
+    a_session_remembers_its_upstream_and_keeps_the_hint_out_of_debug,
+    |store| async move {
+        let t = now();
+        let s = BrowserSession {
+            upstream: Some(SessionUpstream {
+                provider: "corp-sso".to_owned(),
+                logout_hint: Some(b"sealed-hint".to_vec()),
+            }),
+            ..session("s-up", t)
+        };
+        store.create_session(&s).await.unwrap();
+        let found = store.find_session(REALM, &s.id_hash, t).await.unwrap();
+        assert_eq!(found.as_ref(), Some(&s));
+        let printed = format!("{found:?}");
+        assert!(printed.contains("corp-sso"), "{printed}");
+        assert!(!printed.contains("115, 101, 97"), "{printed}");
+        // A provider without a hint (plain OAuth 2.0) round-trips too.
+        let bare = BrowserSession {
+            upstream: Some(SessionUpstream {
+                provider: "iam".to_owned(),
+                logout_hint: None,
+            }),
+            ..session("s-bare", t)
+        };
+        store.create_session(&bare).await.unwrap();
+        let deleted = store.delete_session(REALM, &bare.id_hash).await.unwrap();
+        assert_eq!(deleted, Some(bare));
+    }
+);
 
 store_test!(find_session_ignores_expired, |store| async move {
     let t = now();

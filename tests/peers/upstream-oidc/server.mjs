@@ -9,11 +9,16 @@
 //   broker / broker-secret            client_secret_basic
 //   broker-post / broker-post-secret  client_secret_post
 //   broker-public                     no secret (PKCE only)
+// and any number registered at run time (Dynamic Client Registration, open: POST /reg, or
+// `upstream-oidc.sh register URI...`), for brokers on ports known only when a test starts them.
 // PKCE (S256) is required of every client, so a connector that forgets it fails against this peer.
 // Accounts: alice / alice-pw, bob / bob-pw. The password IS checked (devInteractions alone would
 // accept any): a wrong one ends the flow at the redirect URI with error=access_denied.
 // Scopes: openid email profile groups org. ID tokens carry only the protocol claims (code flow);
 // email, name, groups, org come from the userinfo endpoint.
+// GET /api/v1/me (Bearer access token) answers the same person as a plain OAuth 2.0 IAM's profile
+// would, nested: { user: { id, login, mail, display_name, teams } } — the shape
+// config/examples/oauth2-iam.toml reads.
 import Provider from 'oidc-provider';
 import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
@@ -80,7 +85,7 @@ const provider = new Provider(issuer, {
   },
   scopes: ['openid', 'email', 'profile', 'groups', 'org'],
   pkce: { required: () => true },
-  features: { devInteractions: { enabled: true } },
+  features: { devInteractions: { enabled: true }, registration: { enabled: true } },
   async findAccount(ctx, id) {
     const a = ACCOUNTS[id];
     if (!a) return undefined;
@@ -112,6 +117,21 @@ provider.use(async (ctx, next) => {
     : { error: 'access_denied', error_description: 'invalid username or password' };
   await provider.interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
   ctx.respond = false;
+});
+
+// The plain OAuth 2.0 profile endpoint.
+provider.use(async (ctx, next) => {
+  if (ctx.method !== 'GET' || ctx.path !== '/api/v1/me') return next();
+  const token = (ctx.get('authorization') || '').replace(/^Bearer /, '');
+  const at = token ? await provider.AccessToken.find(token) : undefined;
+  const a = at && ACCOUNTS[at.accountId];
+  if (!a) { ctx.status = 401; ctx.body = { error: 'invalid_token' }; return; }
+  ctx.body = {
+    user: {
+      id: at.accountId, login: at.accountId, mail: a.claims.email,
+      display_name: a.claims.name, teams: a.claims.groups,
+    },
+  };
 });
 
 provider.listen(port, '127.0.0.1', () => {

@@ -15,7 +15,7 @@ mod types;
 pub use purge::CODE_REPLAY_GRACE;
 pub use types::{
     AccessTokenRecord, AuthorizationCode, BrowserSession, CodeUse, LoginTransaction,
-    RefreshTokenRecord, RefreshUse, SigningKeyRecord,
+    RefreshTokenRecord, RefreshUse, SessionUpstream, SigningKeyRecord,
 };
 
 use crate::error::{StoreError, corrupt, is_unique_violation};

@@ -6,7 +6,9 @@ use sea_orm::prelude::TextUuid;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
-use super::{BrowserSession, LoginTransaction, from_json, insert_error, short, to_json};
+use super::{
+    BrowserSession, LoginTransaction, SessionUpstream, from_json, insert_error, short, to_json,
+};
 use crate::entities::{browser_session, login_transaction};
 use crate::error::StoreError;
 use crate::store::{Store, stamp};
@@ -22,6 +24,10 @@ fn session_from_model(m: browser_session::Model) -> Result<BrowserSession, Store
         created_at: m.created_at,
         expires_at: m.expires_at,
         last_seen_at: m.last_seen_at,
+        upstream: m.upstream_provider.map(|provider| SessionUpstream {
+            provider,
+            logout_hint: m.upstream_logout_hint,
+        }),
     })
 }
 
@@ -54,6 +60,11 @@ impl Store {
             created_at: Set(stamp(session.created_at)),
             expires_at: Set(stamp(session.expires_at)),
             last_seen_at: Set(stamp(session.last_seen_at)),
+            upstream_provider: Set(session.upstream.as_ref().map(|u| u.provider.clone())),
+            upstream_logout_hint: Set(session
+                .upstream
+                .as_ref()
+                .and_then(|u| u.logout_hint.clone())),
         })
         .exec_without_returning(&self.db)
         .await

@@ -53,6 +53,31 @@ pub struct BrowserSession {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
+    /// Set when the session was created through a redirect provider.
+    pub upstream: Option<SessionUpstream>,
+}
+
+/// The redirect provider a session came through, and what it needs to end the upstream session
+/// at logout (`RedirectProvider::logout_location`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionUpstream {
+    /// The provider id in the realm.
+    pub provider: String,
+    /// The connector's `logout_hint` (an ID token, a SAML NameID + SessionIndex), encrypted by
+    /// the caller; stored and returned as given.
+    pub logout_hint: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for SessionUpstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionUpstream")
+            .field("provider", &self.provider)
+            .field(
+                "logout_hint",
+                &self.logout_hint.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 /// An authorization request waiting while the user is on the login page.

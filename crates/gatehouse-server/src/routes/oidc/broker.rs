@@ -297,6 +297,13 @@ async fn callback(
                 &request,
                 account.account.id,
                 "fed",
+                Some(gatehouse_oidc::UpstreamLogin {
+                    provider: provider.to_owned(),
+                    logout_hint: identity
+                        .logout_hint
+                        .clone()
+                        .map(gatehouse_core::Secret::new),
+                }),
             )
             .await
         }

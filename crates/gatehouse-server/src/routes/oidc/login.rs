@@ -7,7 +7,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use gatehouse_core::{LoginDecision, Refusal, Secret};
-use gatehouse_oidc::{AuthorizeRequest, OidcProvider};
+use gatehouse_oidc::{AuthorizeRequest, OidcProvider, UpstreamLogin};
 use gatehouse_store::LoginTransaction;
 
 use super::broker;
@@ -115,7 +115,7 @@ pub async fn submit(
     };
     match (result.decision, result.account) {
         (LoginDecision::Success, Some(account)) => {
-            complete(&g, oidc, &found, &request, account.id, "pwd").await
+            complete(&g, oidc, &found, &request, account.id, "pwd", None).await
         }
         (LoginDecision::Refused(refusal), _) => {
             let status = if refusal.is_temporary() {
@@ -155,7 +155,8 @@ pub async fn submit(
 }
 
 /// Session, cookie, code: back to the client. `amr` says how the user authenticated (`pwd`, or
-/// `fed` through a redirect provider).
+/// `fed` through a redirect provider); `upstream` is that provider, which the session remembers
+/// for the logout.
 pub(super) async fn complete(
     g: &Gatehouse,
     oidc: &OidcProvider,
@@ -163,13 +164,17 @@ pub(super) async fn complete(
     request: &AuthorizeRequest,
     account: gatehouse_core::AccountId,
     amr: &str,
+    upstream: Option<UpstreamLogin>,
 ) -> Response {
     match oidc.finish_login(found).await {
         Ok(true) => {}
         Ok(false) => return error_page(&g.pages, StatusCode::BAD_REQUEST, EXPIRED, None),
         Err(e) => return internal_page(&g.pages, e),
     }
-    let session = match oidc.create_session(account, vec![amr.into()]).await {
+    let session = match oidc
+        .create_session(account, vec![amr.into()], upstream)
+        .await
+    {
         Ok(s) => s,
         Err(e) => return internal_page(&g.pages, e),
     };

@@ -54,4 +54,5 @@ pub fn routes() -> Router<Arc<Gatehouse>> {
             "/realms/{realm}/logout",
             get(logout::logout_get).post(logout::logout_post),
         )
+        .route("/realms/{realm}/logged-out", get(logout::logged_out))
 }

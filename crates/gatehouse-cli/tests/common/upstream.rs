@@ -1,0 +1,369 @@
+//! A broker in front of the upstream peer (node oidc-provider, tests/peers/upstream-oidc.sh), and a
+//! scripted browser that walks through both: broker_upstream.rs, broker_logout.rs.
+//!
+//! Every broker listens on a free port and is its own public URL; its callbacks (and its
+//! `/logged-out` address) are registered at the upstream for that run, as a client of its own
+//! (Dynamic Client Registration), so nothing depends on a fixed port.
+
+use base64::Engine;
+use reqwest::header::{CONTENT_TYPE, LOCATION};
+use serde_json::{Value, json};
+use url::Url;
+
+use super::{Env, Server, free_port};
+
+pub const RP_CALLBACK: &str = "http://127.0.0.1:9/callback";
+pub const RP_LOGGED_OUT: &str = "http://127.0.0.1:9/logged-out";
+pub const RP_SECRET: (&str, &str) = ("RP_SECRET", "rp-secret-0123456789abcdef");
+
+pub fn upstream() -> String {
+    std::env::var("GATEHOUSE_TEST_UPSTREAM_OIDC_URL").unwrap_or_else(|_| {
+        panic!(
+            "GATEHOUSE_TEST_UPSTREAM_OIDC_URL is not set: run tests/run, or \
+             `eval \"$(tests/peers/upstream-oidc.sh start)\"` before cargo test"
+        )
+    })
+}
+
+/// A client registered at the upstream.
+#[derive(Debug, Clone)]
+pub struct UpstreamClient {
+    pub id: String,
+    pub secret: String,
+}
+
+/// Registers a client (client_secret_basic, code flow) whose redirect and post-logout redirect
+/// URIs are `uris`.
+pub async fn register(uris: &[String]) -> UpstreamClient {
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/reg", upstream()))
+        .json(&json!({
+            "redirect_uris": uris,
+            "post_logout_redirect_uris": uris,
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    UpstreamClient {
+        id: answer["client_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .to_owned(),
+        secret: answer["client_secret"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// The provider id of each kind in the realms below.
+pub fn provider_id(kind: &str) -> &'static str {
+    if kind == "oidc" { "upstream" } else { "iam" }
+}
+
+/// Realm `main`: the upstream entry (`upstream`/`oidc` or `iam`/`oauth2`, then `extra` keys),
+/// a database provider, and the relying party `rp`.
+pub fn realm(kind: &str, client: &UpstreamClient, extra: &str) -> String {
+    let op = upstream();
+    let UpstreamClient { id, secret } = client;
+    let entry = match kind {
+        "oidc" => format!(
+            "id = \"upstream\"\nkind = \"oidc\"\nissuer = \"{op}\"\nclient_id = \"{id}\"\nclient_secret = \"{secret}\"\nscopes = [\"openid\", \"email\", \"profile\"]\nusername_claim = \"preferred_username\"\n"
+        ),
+        _ => format!(
+            "id = \"iam\"\nkind = \"oauth2\"\nclient_id = \"{id}\"\nclient_secret = \"{secret}\"\nauth_url = \"{op}/auth\"\ntoken_url = \"{op}/token\"\nprofile_url = \"{op}/me\"\nscopes = [\"openid\", \"email\", \"profile\"]\nid_claim = \"sub\"\nusername_claim = \"preferred_username\"\n"
+        ),
+    };
+    let pid = provider_id(kind);
+    format!(
+        r#"[realms.main]
+chain = ["{pid}", "local"]
+[[realms.main.providers]]
+id = "local"
+kind = "database"
+[[realms.main.providers]]
+{entry}{extra}
+[[realms.main.clients]]
+client_id = "rp"
+client_secret = "env:RP_SECRET"
+redirect_uris = ["{RP_CALLBACK}"]
+post_logout_redirect_uris = ["{RP_LOGGED_OUT}"]
+scopes = ["openid", "profile", "email"]
+"#
+    )
+}
+
+pub struct Broker {
+    pub server: Server,
+    pub env: Env,
+    pub client: UpstreamClient,
+}
+
+impl Broker {
+    pub fn base(&self) -> &str {
+        &self.server.base
+    }
+
+    /// `gatehouse` with the relying party's secret in the environment.
+    pub fn cli(&self, args: &[&str]) -> String {
+        self.env.ok_with(args, "", &[RP_SECRET])
+    }
+}
+
+/// A port, and the upstream client registered for a broker that will listen on it.
+pub async fn reserve() -> (u16, UpstreamClient) {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}/realms/main");
+    let client = register(&[
+        format!("{base}/broker/upstream/callback"),
+        format!("{base}/broker/iam/callback"),
+        format!("{base}/logged-out"),
+    ])
+    .await;
+    (port, client)
+}
+
+/// `gatehouse serve` on `port`, its public URL that address.
+pub async fn serve(env: Env, port: u16, client: UpstreamClient) -> Broker {
+    let public = format!("http://127.0.0.1:{port}");
+    let server = Server::start_at(
+        &env,
+        port,
+        &[RP_SECRET, ("GATEHOUSE_SERVER__PUBLIC_URL", &public)],
+    )
+    .await;
+    Broker {
+        server,
+        env,
+        client,
+    }
+}
+
+/// A broker for realm [`realm`]`(kind, …, extra)`; `edit` may rewrite the realm's TOML first.
+pub async fn broker(
+    store: gatehouse_store::testing::TestStore,
+    kind: &str,
+    extra: &str,
+    edit: impl FnOnce(String) -> String,
+) -> Broker {
+    let (port, client) = reserve().await;
+    let env = Env::new(store, &edit(realm(kind, &client, extra)));
+    serve(env, port, client).await
+}
+
+/// A browser with a cookie jar that never follows redirects by itself.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of a hidden field of an HTML page.
+pub fn field(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no {name} in:\n{page}"));
+    let rest = &page[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+pub fn authorize_url(b: &Broker) -> String {
+    format!(
+        "{}/realms/main/authorize?response_type=code&client_id=rp&redirect_uri={RP_CALLBACK}&scope=openid%20profile%20email&state=rp-state&nonce=rp-nonce",
+        b.base()
+    )
+}
+
+/// The relying party's authorization request up to Gatehouse's login page: (page, [tx, csrf]).
+pub async fn login_page(
+    b: &Broker,
+    browser: &reqwest::Client,
+) -> (String, [(&'static str, String); 2]) {
+    let login = browser.get(authorize_url(b)).send().await.unwrap();
+    let to_login = login
+        .headers()
+        .get(LOCATION)
+        .unwrap_or_else(|| panic!("authorize did not redirect: {}", login.status()));
+    let page = browser
+        .get(to_login.to_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    // minijinja escapes `/` in attributes.
+    let page = page.text().await.unwrap().replace("&#x2f;", "/");
+    let form = [
+        ("tx", field(&page, "tx")),
+        ("csrf_token", field(&page, "csrf_token")),
+    ];
+    (page, form)
+}
+
+/// The login page's button for `provider`: the broker's answer (a redirect upstream).
+pub async fn press(b: &Broker, browser: &reqwest::Client, provider: &str) -> reqwest::Response {
+    let (page, form) = login_page(b, browser).await;
+    let action = format!("{}/realms/main/broker/{provider}/start", b.base());
+    assert!(page.contains(&action), "no button for {provider}:\n{page}");
+    browser
+        .post(action)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(encode(&form))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The relying party's authorization request, the login page's button for `provider`, the
+/// upstream login; stops at the first answer that is not a redirect, or at the relying party.
+/// `tamper` may change the URL of the broker callback before it is followed.
+pub async fn journey(
+    b: &Broker,
+    browser: &reqwest::Client,
+    provider: &str,
+    user: &str,
+    password: &str,
+    tamper: impl Fn(Url) -> Url,
+) -> Result<Url, (u16, String)> {
+    let response = press(b, browser, provider).await;
+    follow(browser, response, user, password, tamper).await
+}
+
+/// Follows redirects (through the upstream's login form) from `response` to the relying party.
+pub async fn follow(
+    browser: &reqwest::Client,
+    mut response: reqwest::Response,
+    user: &str,
+    password: &str,
+    tamper: impl Fn(Url) -> Url,
+) -> Result<Url, (u16, String)> {
+    let mut form_sent = false;
+    for _ in 0..15 {
+        let status = response.status().as_u16();
+        let Some(next) = response.headers().get(LOCATION).cloned() else {
+            return Err((status, response.text().await.unwrap_or_default()));
+        };
+        let mut url = response.url().join(next.to_str().unwrap()).unwrap();
+        if url.as_str().starts_with(RP_CALLBACK) {
+            return Ok(url);
+        }
+        if url.path().contains("/broker/") {
+            url = tamper(url);
+        }
+        response = if url.path().starts_with("/interaction/") && !form_sent {
+            form_sent = true;
+            browser.get(url.clone()).send().await.unwrap();
+            browser
+                .post(url)
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("prompt", "login")
+                        .append_pair("login", user)
+                        .append_pair("password", password)
+                        .finish(),
+                )
+                .send()
+                .await
+                .unwrap()
+        } else {
+            browser.get(url).send().await.unwrap()
+        };
+    }
+    panic!("too many redirects")
+}
+
+/// Whether the upstream asks this browser to log in (it has no live session there): the login
+/// button's redirects end at the upstream's login form rather than back at the broker.
+pub async fn upstream_asks_login(b: &Broker, browser: &reqwest::Client, provider: &str) -> bool {
+    let mut response = press(b, browser, provider).await;
+    for _ in 0..10 {
+        let Some(next) = response.headers().get(LOCATION).cloned() else {
+            panic!("stopped at {} {}", response.status(), response.url());
+        };
+        let url = response.url().join(next.to_str().unwrap()).unwrap();
+        if url.path().starts_with("/interaction/") {
+            let page = browser.get(url).send().await.unwrap().text().await.unwrap();
+            assert!(page.contains("name=\"login\""), "{page}");
+            return true;
+        }
+        if url.path().contains("/broker/") {
+            return false;
+        }
+        response = browser.get(url).send().await.unwrap();
+    }
+    panic!("too many redirects")
+}
+
+pub fn encode(pairs: &[(&str, String)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+pub fn query(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The payload of a JWT, unchecked.
+pub fn jwt_claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// What the relying party gets for its code.
+pub struct Tokens {
+    pub id_token: String,
+    pub claims: Value,
+    pub userinfo: Value,
+}
+
+/// The relying party redeems its code; returns the ID token, its claims and userinfo.
+pub async fn redeem(b: &Broker, back: &Url) -> Tokens {
+    assert_eq!(query(back, "state").as_deref(), Some("rp-state"));
+    let code = query(back, "code").unwrap_or_else(|| panic!("no code in {back}"));
+    let http = reqwest::Client::new();
+    let tokens: Value = http
+        .post(format!("{}/realms/main/token", b.base()))
+        .basic_auth("rp", Some(RP_SECRET.1))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(encode(&[
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("redirect_uri", RP_CALLBACK.to_owned()),
+        ]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id_token = tokens["id_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{tokens}"))
+        .to_owned();
+    let userinfo: Value = http
+        .get(format!("{}/realms/main/userinfo", b.base()))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    Tokens {
+        claims: jwt_claims(&id_token),
+        id_token,
+        userinfo,
+    }
+}
