@@ -28,13 +28,8 @@ const port = Number(process.env.OP_PORT);
 const stateDir = process.env.OP_STATE_DIR;
 if (!port || !stateDir) throw new Error('OP_PORT and OP_STATE_DIR are required');
 const issuer = `http://127.0.0.1:${port}`;
-// The last two are Gatehouse's broker callbacks (public_url http://127.0.0.1:8080, realm main) of the
-// end-to-end tests in crates/gatehouse-cli/tests/broker_upstream.rs.
-const redirectUris = [
-  'http://127.0.0.1:8080/callback', 'http://127.0.0.1:8080/oauth2/callback',
-  'http://127.0.0.1:8080/realms/main/broker/upstream/callback',
-  'http://127.0.0.1:8080/realms/main/broker/iam/callback',
-];
+// The connectors' tests only compare these; a broker on a real port registers its own client.
+const redirectUris = ['http://127.0.0.1:8080/callback', 'http://127.0.0.1:8080/oauth2/callback'];
 
 // One RS256 key, kept across restarts. Its kid changes with each new key, which is what a relying
 // party sees of a rotation.
