@@ -7,70 +7,26 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-
+use common::Env;
 use common::upstream::{
-    Broker, RP_CALLBACK, RP_LOGGED_OUT, RP_SECRET, UpstreamClient, provider_id, realm, reserve,
-    serve, upstream,
+    Broker, RP_CALLBACK, RP_LOGGED_OUT, RP_SECRET, RelyingParty, UpstreamClient, openid_client,
+    provider_id, realm, reserve, serve, upstream,
 };
-use common::{Env, repo_root};
 use gatehouse_store::store_test;
 use serde_json::Value;
 
-/// Installs openid-client once per test binary (a no-op when `tests/run` did).
-fn rp_clients() {
-    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = INSTALLED.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(repo_root().join("tests/peers/rp-clients.sh"))
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run tests/peers/rp-clients.sh: {e}"))?;
-        out.status.success().then_some(()).ok_or_else(|| {
-            format!(
-                "tests/peers/rp-clients.sh failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
-    });
-    if let Err(e) = result {
-        panic!("{e}");
-    }
-}
-
-/// The relying party's whole run against `b`, as alice; its JSON result.
+/// The relying party's whole run against `b`'s client `rp`, as alice.
 fn relying_party(b: &Broker, provider: &str) -> Value {
-    rp_clients();
-    let out = Command::new("node")
-        .arg("openid_client_broker.mjs")
-        .current_dir(repo_root().join("tests/rp"))
-        .env("RP_ISSUER", format!("{}/realms/main", b.base()))
-        .env("RP_CLIENT_ID", "rp")
-        .env("RP_CLIENT_SECRET", RP_SECRET.1)
-        .env("RP_REDIRECT_URI", RP_CALLBACK)
-        .env("RP_POST_LOGOUT_REDIRECT_URI", RP_LOGGED_OUT)
-        .env("RP_PROVIDER", provider)
-        .env("RP_UPSTREAM", upstream())
-        .env("RP_USERNAME", "alice")
-        .env("RP_PASSWORD", "alice-pw")
-        .stdin(Stdio::null())
-        .output()
-        .expect("node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let result: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "no JSON from the relying party ({e}):\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    assert!(
-        out.status.success() && result["ok"] == true,
-        "openid-client through the broker failed:\n{}\nserver log:\n{}",
-        serde_json::to_string_pretty(&result).unwrap(),
-        b.server.logs()
-    );
-    result
+    openid_client(
+        b,
+        &RelyingParty {
+            client_id: "rp",
+            client_secret: RP_SECRET.1,
+            redirect_uri: RP_CALLBACK,
+            post_logout_redirect_uri: RP_LOGGED_OUT,
+            provider,
+        },
+    )
 }
 
 /// A broker for `kind` whose username comes from the upstream's `email` (so the tokens show the

@@ -21,7 +21,8 @@ fn the_redirect_provider_examples_check_out() {
             .current_dir(dir.path())
             .env_remove("GATEHOUSE_CONFIG")
             // upstream-oidc.toml: `env:GATEHOUSE_CORP_SSO_SECRET` (no `__`: not an override).
-            .env("GATEHOUSE_CORP_SSO_SECRET", "not-a-real-secret");
+            .env("GATEHOUSE_CORP_SSO_SECRET", "not-a-real-secret")
+            .env("GATEHOUSE_DEMO_APP_SECRET", "not-a-real-secret");
         if file == "oauth2-iam.toml" {
             // It names /run/secrets/…; point it at a file that exists here.
             command.env(

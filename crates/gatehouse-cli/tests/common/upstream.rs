@@ -10,7 +10,7 @@ use reqwest::header::{CONTENT_TYPE, LOCATION};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::{Env, Server, free_port};
+use super::{Env, Server, free_port, repo_root};
 
 pub const RP_CALLBACK: &str = "http://127.0.0.1:9/callback";
 pub const RP_LOGGED_OUT: &str = "http://127.0.0.1:9/logged-out";
@@ -366,4 +366,70 @@ pub async fn redeem(b: &Broker, back: &Url) -> Tokens {
         id_token,
         userinfo,
     }
+}
+
+/// A client of the broker, as the relying party script uses it.
+pub struct RelyingParty<'a> {
+    pub client_id: &'a str,
+    pub client_secret: &'a str,
+    pub redirect_uri: &'a str,
+    pub post_logout_redirect_uri: &'a str,
+    /// The redirect provider whose button it presses.
+    pub provider: &'a str,
+}
+
+/// Installs openid-client once per test binary (a no-op when `tests/run` did).
+fn rp_clients() {
+    static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let result = INSTALLED.get_or_init(|| {
+        let out = std::process::Command::new("bash")
+            .arg(repo_root().join("tests/peers/rp-clients.sh"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run tests/peers/rp-clients.sh: {e}"))?;
+        out.status.success().then_some(()).ok_or_else(|| {
+            format!(
+                "tests/peers/rp-clients.sh failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// npm openid-client (tests/rp/openid_client_broker.mjs) logging alice in through the broker `b`,
+/// then out, then in again; its JSON result, which must say `ok`.
+pub fn openid_client(b: &Broker, rp: &RelyingParty<'_>) -> Value {
+    rp_clients();
+    let out = std::process::Command::new("node")
+        .arg("openid_client_broker.mjs")
+        .current_dir(repo_root().join("tests/rp"))
+        .env("RP_ISSUER", format!("{}/realms/main", b.base()))
+        .env("RP_CLIENT_ID", rp.client_id)
+        .env("RP_CLIENT_SECRET", rp.client_secret)
+        .env("RP_REDIRECT_URI", rp.redirect_uri)
+        .env("RP_POST_LOGOUT_REDIRECT_URI", rp.post_logout_redirect_uri)
+        .env("RP_PROVIDER", rp.provider)
+        .env("RP_UPSTREAM", upstream())
+        .env("RP_USERNAME", "alice")
+        .env("RP_PASSWORD", "alice-pw")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let result: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON from the relying party ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        out.status.success() && result["ok"] == true,
+        "openid-client through the broker failed:\n{}\nserver log:\n{}",
+        serde_json::to_string_pretty(&result).unwrap(),
+        b.server.logs()
+    );
+    result
 }

@@ -2,7 +2,9 @@
 //! `GATEHOUSE_SERVER__LISTEN=0.0.0.0:8080` sets `server.listen`. Path segments are separated by a
 //! double underscore and matched case-insensitively; inside an array of tables (providers), a
 //! segment names an entry by its `id` or by its index:
-//! `GATEHOUSE_REALMS__MAIN__PROVIDERS__LOCAL__ENABLED=false`.
+//! `GATEHOUSE_REALMS__MAIN__PROVIDERS__LOCAL__ENABLED=false`. A shell variable name cannot hold
+//! `-`, so `_` in the segment also matches a `-` of the id (`CORP_SSO` names `corp-sso`); an id
+//! spelled exactly as the segment wins.
 
 use toml::{Table, Value};
 
@@ -63,13 +65,18 @@ fn set(table: &mut Table, segments: &[String], raw: &str) -> Result<String, Stri
 
 fn set_in_array(items: &mut [Value], segments: &[String], raw: &str) -> Result<String, String> {
     let (selector, rest) = segments.split_first().ok_or("no key")?;
-    let index = selector.parse::<usize>().ok().or_else(|| {
+    let id_is = |matches: &dyn Fn(&str) -> bool| {
         items.iter().position(|item| {
             item.get("id")
                 .and_then(Value::as_str)
-                .is_some_and(|id| id.eq_ignore_ascii_case(selector))
+                .is_some_and(|id| matches(id))
         })
-    });
+    };
+    let index = selector
+        .parse::<usize>()
+        .ok()
+        .or_else(|| id_is(&|id| id.eq_ignore_ascii_case(selector)))
+        .or_else(|| id_is(&|id| id.replace('-', "_").eq_ignore_ascii_case(selector)));
     let Some(index) = index.filter(|i| *i < items.len()) else {
         return Err(format!("no entry with id or index `{selector}`"));
     };
@@ -149,6 +156,42 @@ mod tests {
             applied
                 .iter()
                 .any(|a| a.path == "realms.main.providers.[0].enabled")
+        );
+    }
+
+    #[test]
+    fn an_underscore_names_an_id_with_a_dash() {
+        let mut t: Table = r#"
+            [[realms.main.providers]]
+            id = "corp-sso"
+            kind = "oidc"
+            [[realms.main.providers]]
+            id = "corp_sso"
+            kind = "oidc"
+        "#
+        .parse()
+        .unwrap();
+        apply(
+            &mut t,
+            vars(&[("GATEHOUSE_REALMS__MAIN__PROVIDERS__CORP_SSO__ISSUER", "x")]),
+        )
+        .unwrap();
+        // The exact spelling wins over the dash-for-underscore one.
+        let providers = t["realms"]["main"]["providers"].as_array().unwrap();
+        assert!(providers[0].get("issuer").is_none());
+        assert_eq!(providers[1]["issuer"].as_str(), Some("x"));
+        t["realms"]["main"]["providers"]
+            .as_array_mut()
+            .unwrap()
+            .remove(1);
+        apply(
+            &mut t,
+            vars(&[("GATEHOUSE_REALMS__MAIN__PROVIDERS__CORP_SSO__ISSUER", "y")]),
+        )
+        .unwrap();
+        assert_eq!(
+            t["realms"]["main"]["providers"][0]["issuer"].as_str(),
+            Some("y")
         );
     }
 
