@@ -69,7 +69,7 @@ fn set_in_array(items: &mut [Value], segments: &[String], raw: &str) -> Result<S
         items.iter().position(|item| {
             item.get("id")
                 .and_then(Value::as_str)
-                .is_some_and(|id| matches(id))
+                .is_some_and(matches)
         })
     };
     let index = selector
