@@ -281,3 +281,20 @@ async fn global_logout_goes_to_the_end_session_endpoint() {
         "{location}"
     );
 }
+
+#[tokio::test]
+async fn prepare_logout_reads_the_end_session_endpoint_of_a_fresh_instance() {
+    // A broker instance that has not seen a login through the provider (just restarted, or
+    // another instance made the session) knows no end_session_endpoint until prepare_logout.
+    let op = peer::upstream_url();
+    let mut s = settings();
+    s.global_logout = true;
+    let p = provider(s);
+    assert_eq!(p.logout_location(Some("hint"), CALLBACK), None);
+    p.prepare_logout().await;
+    let location = p.logout_location(Some("hint"), CALLBACK).unwrap();
+    assert!(
+        location.starts_with(&format!("{op}/session/end?")),
+        "{location}"
+    );
+}

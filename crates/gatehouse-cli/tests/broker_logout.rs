@@ -214,3 +214,36 @@ store_test!(
         assert!(response.headers().get(LOCATION).is_none());
     }
 );
+
+store_test!(
+    a_restarted_broker_still_ends_the_upstream_session,
+    |store| async move {
+        let b = broker(store, "oidc", "jit = true\nglobal_logout = true\n", |t| t).await;
+        let (browser, id_token) = logged_in(&b, "upstream").await;
+        // The session and its upstream live in the store: a new process (which has not read the
+        // upstream's discovery document yet) on the same store and port logs it out upstream.
+        let port: u16 = b.base().rsplit(':').next().unwrap().parse().unwrap();
+        let Broker {
+            server,
+            env,
+            client,
+        } = b;
+        assert!(server.terminate().success());
+        let b = common::upstream::serve(env, port, client).await;
+        let to = location(&broker_logout(&b, &browser, &id_token, true).await);
+        assert!(
+            to.as_str()
+                .starts_with(&format!("{}/session/end", upstream())),
+            "{to}\n{}",
+            b.server.logs()
+        );
+        assert!(query(&to, "id_token_hint").is_some());
+        let back = confirm_upstream_logout(&browser, to).await;
+        let last = location(&browser.get(back).send().await.unwrap());
+        assert_eq!(
+            last.as_str(),
+            format!("{RP_LOGGED_OUT}?state=rp-logout-state")
+        );
+        assert!(upstream_asks_login(&b, &browser, "upstream").await);
+    }
+);

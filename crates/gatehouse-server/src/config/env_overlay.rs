@@ -66,11 +66,9 @@ fn set(table: &mut Table, segments: &[String], raw: &str) -> Result<String, Stri
 fn set_in_array(items: &mut [Value], segments: &[String], raw: &str) -> Result<String, String> {
     let (selector, rest) = segments.split_first().ok_or("no key")?;
     let id_is = |matches: &dyn Fn(&str) -> bool| {
-        items.iter().position(|item| {
-            item.get("id")
-                .and_then(Value::as_str)
-                .is_some_and(matches)
-        })
+        items
+            .iter()
+            .position(|item| item.get("id").and_then(Value::as_str).is_some_and(matches))
     };
     let index = selector
         .parse::<usize>()
