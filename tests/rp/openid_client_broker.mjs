@@ -15,6 +15,7 @@
 //   RP_SCOPE           default "openid profile email"
 // Output: one JSON object on stdout ({ok, login, logout, relogin, failures}); exit 1 on failure.
 import * as client from 'openid-client';
+import { Browser, pageText, postForms } from './browser.mjs';
 
 const env = process.env;
 function need(name) {
@@ -40,66 +41,6 @@ const result = { library: 'openid-client', issuer: ISSUER, ok: false, failures: 
 class Failure extends Error {}
 function check(cond, message) {
   if (!cond) throw new Failure(message);
-}
-
-// A cookie jar per origin (Gatehouse and the upstream share 127.0.0.1, on different ports: a real
-// browser would share the jar across ports; names do not collide) and manual redirects.
-class Browser {
-  constructor() {
-    this.jar = new Map();
-  }
-  async request(url, init = {}) {
-    const headers = new Headers(init.headers || {});
-    if (this.jar.size) headers.set('cookie', [...this.jar].map(([k, v]) => `${k}=${v}`).join('; '));
-    const res = await fetch(url, { ...init, headers, redirect: 'manual' });
-    for (const line of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = line.split(';');
-      const i = pair.indexOf('=');
-      const name = pair.slice(0, i).trim();
-      const value = pair.slice(i + 1).trim();
-      const gone = attrs.some((a) => {
-        const [k, v = ''] = a.split('=').map((s) => s.trim());
-        return (k.toLowerCase() === 'max-age' && Number(v) <= 0) ||
-          (k.toLowerCase() === 'expires' && Date.parse(v) < Date.now());
-      });
-      if (gone || value === '') this.jar.delete(name);
-      else this.jar.set(name, value);
-    }
-    return res;
-  }
-}
-
-function decodeEntities(s) {
-  return s.replace(/&(#x[0-9a-f]+|#[0-9]+|amp|lt|gt|quot|apos);/gi, (m, e) => {
-    const l = e.toLowerCase();
-    if (l === 'amp') return '&';
-    if (l === 'lt') return '<';
-    if (l === 'gt') return '>';
-    if (l === 'quot') return '"';
-    if (l === 'apos') return "'";
-    if (l.startsWith('#x')) return String.fromCodePoint(parseInt(l.slice(2), 16));
-    return String.fromCodePoint(parseInt(l.slice(1), 10));
-  });
-}
-
-function attributes(tag) {
-  const out = {};
-  const re = /([a-zA-Z_:][-a-zA-Z0-9_:.]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?/g;
-  const inner = tag.replace(/^<\w+/, '').replace(/\/?>$/, '');
-  let m;
-  while ((m = re.exec(inner))) out[m[1].toLowerCase()] = decodeEntities(m[2] ?? m[3] ?? m[4] ?? '');
-  return out;
-}
-
-function postForms(html) {
-  return [...html.matchAll(/<form\b[^>]*>([\s\S]*?)<\/form>/gi)].map((f) => ({
-    attrs: attributes(f[0].match(/<form\b[^>]*>/i)[0]),
-    inputs: [...f[1].matchAll(/<input\b[^>]*>/gi)].map((m) => attributes(m[0])),
-  })).filter((f) => (f.attrs.method || 'get').toLowerCase() === 'post');
-}
-
-function pageText(html) {
-  return html.replace(/<style[\s\S]*?<\/style>/gi, '').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 300);
 }
 
 // What a person does on each page: on Gatehouse's login page, press the provider's button; at

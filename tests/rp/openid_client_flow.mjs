@@ -20,6 +20,7 @@
 // Output: one JSON object on stdout ({ok, flow, cases, failures}); exit 1 when anything failed.
 import * as client from 'openid-client';
 import { readFileSync } from 'node:fs';
+import { Browser, pageText, postForms } from './browser.mjs';
 
 const env = process.env;
 function need(name) {
@@ -50,70 +51,13 @@ function check(cond, message) {
 
 // ---------------------------------------------------------------- the "browser"
 
-// A cookie jar (name -> value; one issuer, so no domain logic) and manual redirects.
-class Browser {
-  constructor() {
-    this.jar = new Map();
-  }
-
-  async request(url, init = {}) {
-    const headers = new Headers(init.headers || {});
-    if (this.jar.size) headers.set('cookie', [...this.jar].map(([k, v]) => `${k}=${v}`).join('; '));
-    const res = await fetch(url, { ...init, headers, redirect: 'manual' });
-    for (const line of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = line.split(';');
-      const i = pair.indexOf('=');
-      const name = pair.slice(0, i).trim();
-      const value = pair.slice(i + 1).trim();
-      const gone = attrs.some((a) => {
-        const [k, v = ''] = a.split('=').map((s) => s.trim());
-        return (k.toLowerCase() === 'max-age' && Number(v) <= 0) ||
-          (k.toLowerCase() === 'expires' && Date.parse(v) < Date.now());
-      });
-      if (gone || value === '') this.jar.delete(name);
-      else this.jar.set(name, value);
-    }
-    return res;
-  }
-}
-
-function decodeEntities(s) {
-  return s.replace(/&(#x[0-9a-f]+|#[0-9]+|amp|lt|gt|quot|apos|#39);/gi, (m, e) => {
-    const l = e.toLowerCase();
-    if (l === 'amp') return '&';
-    if (l === 'lt') return '<';
-    if (l === 'gt') return '>';
-    if (l === 'quot') return '"';
-    if (l === 'apos' || l === '#39') return "'";
-    if (l.startsWith('#x')) return String.fromCodePoint(parseInt(l.slice(2), 16));
-    return String.fromCodePoint(parseInt(l.slice(1), 10));
-  });
-}
-
-function attributes(tag) {
-  const out = {};
-  const re = /([a-zA-Z_:][-a-zA-Z0-9_:.]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?/g;
-  let m;
-  const inner = tag.replace(/^<\w+/, '').replace(/\/?>$/, '');
-  while ((m = re.exec(inner))) out[m[1].toLowerCase()] = decodeEntities(m[2] ?? m[3] ?? m[4] ?? '');
-  return out;
-}
-
 // The form a person would fill on a page: among its POST forms, the one asking for `username` or
 // `password` (a login step may have a second form, e.g. "Not you?"), else the only one.
 function parseForm(html) {
-  const forms = [...html.matchAll(/<form\b[^>]*>([\s\S]*?)<\/form>/gi)].map((f) => ({
-    attrs: attributes(f[0].match(/<form\b[^>]*>/i)[0]),
-    inputs: [...f[1].matchAll(/<input\b[^>]*>/gi)].map((m) => attributes(m[0])),
-  })).filter((f) => (f.attrs.method || 'get').toLowerCase() === 'post');
+  const forms = postForms(html);
   const login = forms.filter((f) => f.inputs.some((i) => i.name === 'username' || i.name === 'password'));
   const form = login.length === 1 ? login[0] : login.length === 0 && forms.length === 1 ? forms[0] : null;
   return form && { action: form.attrs.action, inputs: form.inputs };
-}
-
-function pageText(html) {
-  return html.replace(/<script[\s\S]*?<\/script>|<style[\s\S]*?<\/style>/gi, '').replace(/<[^>]+>/g, ' ')
-    .replace(/\s+/g, ' ').trim().slice(0, 300);
 }
 
 // Drives the browser from `start` until a redirect to `stopAt` (returned, never followed): follows
