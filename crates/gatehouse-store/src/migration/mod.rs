@@ -8,6 +8,7 @@ use sea_orm_migration::prelude::*;
 mod m20261122_000001_initial;
 mod m20261122_000002_directory_roles;
 mod m20261122_000003_oidc;
+mod m20261202_000005_saml_replay;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261122_000002_directory_roles::Migration),
             Box::new(m20261122_000003_oidc::Migration),
+            Box::new(m20261202_000005_saml_replay::Migration),
         ]
     }
 }
