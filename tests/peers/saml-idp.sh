@@ -8,6 +8,7 @@
 #   saml-idp.sh stop [NAME]              -> stops that instance by its PID and removes its state
 #   saml-idp.sh stop-all                 -> stops every instance under the state root
 #   saml-idp.sh install                  -> only installs
+# SAML_IDP_PORT=N at `start` listens on that port instead of a free one.
 # SAML_SP_METADATA=URL_OR_FILE (several separated by spaces) at `start` trusts those SPs from the
 # first request on; tests that start Gatehouse on a port of their own use `trust` (or POST
 # url=… to $GATEHOUSE_TEST_SAML_IDP_URL/admin/trust) once its metadata is served.
@@ -83,7 +84,8 @@ start() {
   install
   stop
   mkdir -p "$STATE"
-  "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' >"$STATE/port"
+  # SAML_IDP_PORT pins the port (e.g. 8090 for config/examples/saml.toml); a free one otherwise.
+  "$venv/bin/python" -c 'import socket, sys; s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); print(s.getsockname()[1])' "${SAML_IDP_PORT:-0}" >"$STATE/port"
   local args=(serve --port "$(cat "$STATE/port")" --state "$STATE" --pid-file "$STATE/idp.pid") md
   for md in ${SAML_SP_METADATA:-}; do args+=(--sp-metadata "$md"); done
   # The Python process writes idp.pid itself once it listens: `stop` kills exactly that process.

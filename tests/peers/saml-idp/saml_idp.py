@@ -8,7 +8,8 @@ Endpoints (http://127.0.0.1:P):
   GET  /sso/redirect         SP-initiated login, HTTP-Redirect binding  -> a login form
   POST /sso/post             SP-initiated login, HTTP-POST binding      -> a login form
   POST /login                username + password -> an auto-submitting form POSTing the signed
-                             SAMLResponse (Response and Assertion signed, RSA-SHA256) to the ACS
+                             SAMLResponse (Response and Assertion signed, RSA-SHA256) to the ACS;
+                             an `assertion_id` field forces the Assertion's ID (replay tests)
   GET  /slo/redirect         the IdP's SingleLogoutService: a LogoutRequest from an SP (answered
                              with a LogoutResponse redirect) or the SP's LogoutResponse (a page)
   GET  /idp-logout?user=U&sp=ENTITY_ID
@@ -231,7 +232,8 @@ def make_app(idp):
                 if not u or not secrets.compare_digest(u['password'], body.get('password', '')):
                     return reply('401 Unauthorized', login_form(k, 'invalid username or password'))
                 req_id, sp, acs, relay = idp.pending.pop(k)
-                xml = idp.signed_response(body['username'], acs, sp, req_id)
+                xml = idp.signed_response(body['username'], acs, sp, req_id,
+                                          assertion_id=body.get('assertion_id') or None)
                 page = idp.server.apply_binding(BINDING_HTTP_POST, xml, acs, relay, response=True)['data']
                 return reply('200 OK', page)
             if path == '/slo/redirect':

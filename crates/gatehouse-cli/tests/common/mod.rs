@@ -246,3 +246,4 @@ impl Server {
         );
     }
 }
+pub mod browser;

@@ -1,0 +1,573 @@
+//! Upstream SAML 2.0 IdPs end to end: a relying party → `gatehouse serve` → the login page's SAML
+//! button → the test IdP (pysaml2, tests/peers/saml-idp.sh) login → its auto-submitting POST to
+//! Gatehouse's ACS (cross-site, so through the same-site bounce) → a code for the relying party →
+//! tokens with the mapped username and groups. Then replays (one instance and two on one store),
+//! account matching (`jit`, `link_existing`), `allowed_groups`, and IdP-initiated single logout.
+//!
+//! Gatehouse's public URL is `http://localhost:PORT` and the IdP is on `127.0.0.1`: two sites, so
+//! the scripted browser (common/browser.rs) leaves the SameSite=Lax cookies out of the IdP's POST
+//! as a real browser does. Each test's Gatehouse serves its own SP metadata, which the IdP fetches
+//! (`/admin/trust`) before the first login: an SP it did not load is refused.
+
+mod common;
+
+use base64::Engine;
+use common::browser::{Browser, Page};
+use common::{Env, Server, free_port};
+use gatehouse_store::store_test;
+use gatehouse_store::testing::TestStore;
+use serde_json::Value;
+use url::Url;
+
+const RP_CALLBACK: &str = "http://127.0.0.1:9/callback";
+const RP_SECRET: (&str, &str) = ("RP_SECRET", "rp-secret-0123456789abcdef");
+const FAILED: &str = "The login could not be completed";
+
+fn idp() -> String {
+    std::env::var("GATEHOUSE_TEST_SAML_IDP_URL").unwrap_or_else(|_| {
+        panic!(
+            "GATEHOUSE_TEST_SAML_IDP_URL is not set: run tests/run, or \
+             `eval \"$(tests/peers/saml-idp.sh start)\"` before cargo test"
+        )
+    })
+}
+
+/// Realm `main`: the SAML provider `corp` (IdP metadata by URL) before a database provider.
+fn realm(extra: &str) -> String {
+    let idp = idp();
+    format!(
+        r#"[realms.main]
+chain = ["corp", "local"]
+[[realms.main.providers]]
+id = "local"
+kind = "database"
+[[realms.main.providers]]
+id = "corp"
+kind = "saml"
+idp_metadata_url = "{idp}/metadata"
+username_attribute = "uid"
+email_attribute = "mail"
+name_attribute = "displayName"
+groups_attribute = "groups"
+{extra}
+[[realms.main.clients]]
+client_id = "rp"
+client_secret = "env:RP_SECRET"
+redirect_uris = ["{RP_CALLBACK}"]
+scopes = ["openid", "profile", "email", "groups"]
+"#
+    )
+}
+
+struct Broker {
+    server: Server,
+    env: Env,
+    /// Gatehouse's public URL, `http://localhost:PORT`.
+    public: String,
+}
+
+impl Broker {
+    fn metadata_url(&self) -> String {
+        format!("{}/realms/main/broker/corp/metadata", self.public)
+    }
+
+    fn entity_id(&self) -> String {
+        self.metadata_url()
+    }
+
+    fn cli(&self, args: &[&str]) -> common::Run {
+        self.env.run_with(args, "", &[RP_SECRET])
+    }
+
+    /// A browser whose requests to the public URL reach this instance.
+    fn browser(&self) -> Browser {
+        Browser::new().routed(&self.public, &self.server.base)
+    }
+}
+
+async fn serve(env: &Env, public: &str, port: u16) -> Server {
+    Server::start_at(
+        env,
+        port,
+        &[RP_SECRET, ("GATEHOUSE_SERVER__PUBLIC_URL", public)],
+    )
+    .await
+}
+
+async fn broker(store: TestStore, realm: &str) -> Broker {
+    let env = Env::new(store, realm);
+    let port = free_port();
+    let public = format!("http://localhost:{port}");
+    let server = serve(&env, &public, port).await;
+    let b = Broker {
+        server,
+        env,
+        public,
+    };
+    trust(&b).await;
+    b
+}
+
+/// The IdP fetches this Gatehouse's SP metadata and trusts it from now on.
+async fn trust(b: &Broker) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/admin/trust", idp()))
+        .form(&[("url", b.metadata_url())])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(
+        status.is_success(),
+        "the IdP refused the SP metadata: {status} {text}\n{}",
+        b.server.logs()
+    );
+}
+
+fn authorize_url(b: &Broker, extra: &str) -> Url {
+    Url::parse(&format!(
+        "{}/realms/main/authorize?response_type=code&client_id=rp&redirect_uri={RP_CALLBACK}&scope=openid%20profile%20email%20groups&state=rp-state&nonce=rp-nonce{extra}",
+        b.public
+    ))
+    .unwrap()
+}
+
+/// From `page` on, as a user would: follow redirects, press the SAML button of the login page,
+/// sign in at the IdP (forcing the assertion's ID when `assertion_id` is given), let auto-submitting
+/// pages submit. Ends at the relying party (`Ok`) or at the first page that asks for nothing
+/// (`Err`).
+async fn follow(
+    browser: &Browser,
+    mut page: Page,
+    user: &str,
+    password: &str,
+    assertion_id: Option<&str>,
+) -> Result<Url, Page> {
+    for _ in 0..20 {
+        if let Some(next) = page.location.clone() {
+            if next.as_str().starts_with(RP_CALLBACK) {
+                return Ok(next);
+            }
+            page = browser.get(&next).await;
+        } else if let Some(button) = page.form_to("/broker/corp/start") {
+            page = browser.post(&page.url.clone(), &button).await;
+        } else if let Some(mut login) = page.form().filter(|f| f.get("password").is_some()) {
+            if page.body.contains("invalid username or password") {
+                return Err(page);
+            }
+            login.set("username", user);
+            login.set("password", password);
+            if let Some(id) = assertion_id {
+                login.set("assertion_id", id);
+            }
+            page = browser.post(&page.url.clone(), &login).await;
+        } else if page.auto_submits() {
+            let form = page.form().unwrap();
+            page = browser.post(&page.url.clone(), &form).await;
+        } else {
+            return Err(page);
+        }
+    }
+    panic!("too many steps")
+}
+
+async fn journey(
+    b: &Broker,
+    browser: &Browser,
+    user: &str,
+    password: &str,
+    assertion_id: Option<&str>,
+) -> Result<Url, Page> {
+    let first = browser.get(&authorize_url(b, "")).await;
+    follow(browser, first, user, password, assertion_id).await
+}
+
+fn query(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The relying party redeems its code; returns the ID token's claims and userinfo.
+async fn redeem(b: &Broker, back: &Url) -> (Value, Value) {
+    assert_eq!(query(back, "state").as_deref(), Some("rp-state"));
+    let code = query(back, "code").unwrap_or_else(|| panic!("no code in {back}"));
+    let http = reqwest::Client::new();
+    let tokens: Value = http
+        .post(format!("{}/realms/main/token", b.server.base))
+        .basic_auth("rp", Some(RP_SECRET.1))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", RP_CALLBACK),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id_token = tokens["id_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{tokens}"));
+    let payload = id_token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let userinfo: Value = http
+        .get(format!("{}/realms/main/userinfo", b.server.base))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (claims, userinfo)
+}
+
+/// The pages of `browser`'s history at the ACS.
+fn acs_pages(browser: &Browser) -> Vec<Page> {
+    browser
+        .history
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| p.url.path() == "/realms/main/broker/corp/callback")
+        .cloned()
+        .collect()
+}
+
+/// The ID of the assertion the IdP POSTed to the ACS in `browser`'s last login.
+fn assertion_id(browser: &Browser) -> String {
+    let history = browser.history.lock().unwrap();
+    let response = history
+        .iter()
+        .rev()
+        .filter_map(|p| p.form())
+        .find_map(|f| f.get("SAMLResponse").map(str::to_owned))
+        .expect("no SAMLResponse in the history");
+    let xml = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(response)
+            .unwrap(),
+    )
+    .unwrap();
+    let at = xml.find(":Assertion ").expect("no Assertion");
+    let rest = &xml[at..];
+    let id = &rest[rest.find(" ID=\"").unwrap() + 5..];
+    id[..id.find('"').unwrap()].to_owned()
+}
+
+async fn audit_results(store: &gatehouse_store::Store) -> Vec<String> {
+    store
+        .recent_audit_events("main", 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.result)
+        .collect()
+}
+
+/// With `prompt=none`: a code when the browser has a session, `login_required` when not.
+async fn has_session(b: &Broker, browser: &Browser) -> bool {
+    let page = browser.get(&authorize_url(b, "&prompt=none")).await;
+    let to = page.location.expect("prompt=none always redirects");
+    assert!(to.as_str().starts_with(RP_CALLBACK), "{to}");
+    query(&to, "code").is_some()
+}
+
+fn shown(b: &Broker, user: &str) -> String {
+    let run = b.cli(&["user", "show", "--realm", "main", user]);
+    assert_eq!(run.code(), 0, "{}", run.all());
+    run.stdout()
+}
+
+fn exists(b: &Broker, user: &str) -> bool {
+    b.cli(&["user", "show", "--realm", "main", user]).code() == 0
+}
+
+store_test!(
+    a_saml_login_ends_in_tokens_with_the_mapped_username_and_groups,
+    |store| async move {
+        let b = broker(store, &realm("jit = true\n")).await;
+        let browser = b.browser();
+        let back = journey(&b, &browser, "alice", "alice-pw", None)
+            .await
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", b.server.logs()));
+        let (claims, userinfo) = redeem(&b, &back).await;
+        assert_eq!(claims["nonce"], "rp-nonce");
+        assert_eq!(claims["amr"][0], "fed", "{claims}");
+        assert_eq!(userinfo["preferred_username"], "alice", "{userinfo}");
+        assert_eq!(userinfo["email"], "alice@example.org", "{userinfo}");
+        let mut groups: Vec<String> = serde_json::from_value(claims["groups"].clone()).unwrap();
+        groups.sort();
+        assert_eq!(groups, ["admins", "staff"], "{claims}");
+
+        // The IdP's POST came cross-site without the CSRF cookie: bounced once, then accepted.
+        let acs = acs_pages(&browser);
+        assert_eq!(acs.len(), 2, "{acs:#?}");
+        assert!(acs[0].body.contains("gatehouse_bounced"), "{:?}", acs[0]);
+        assert!(acs[1].location.is_some(), "{:?}", acs[1]);
+
+        // The account was made just in time, linked to the NameID.
+        let user = shown(&b, "alice");
+        assert!(user.contains("corp"), "{user}");
+        assert!(user.contains("alice@example.org"), "{user}");
+        // A second login finds the link: the same account.
+        let again = journey(&b, &b.browser(), "alice", "alice-pw", None)
+            .await
+            .unwrap();
+        let (_, second) = redeem(&b, &again).await;
+        assert_eq!(second["sub"], userinfo["sub"]);
+    }
+);
+
+store_test!(
+    the_sp_metadata_is_served_for_each_saml_provider,
+    |store| async move {
+        let b = broker(store, &realm("")).await;
+        let response = reqwest::get(format!(
+            "{}/realms/main/broker/corp/metadata",
+            b.server.base
+        ))
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/samlmetadata+xml"
+        );
+        let xml = response.text().await.unwrap();
+        assert!(
+            xml.contains(&format!("entityID=\"{}\"", b.entity_id())),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(&format!(
+                "Location=\"{}/realms/main/broker/corp/callback\"",
+                b.public
+            )),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(&format!(
+                "Location=\"{}/realms/main/broker/corp/slo\"",
+                b.public
+            )),
+            "{xml}"
+        );
+        // Only SAML providers have one.
+        let none = reqwest::get(format!(
+            "{}/realms/main/broker/local/metadata",
+            b.server.base
+        ))
+        .await
+        .unwrap();
+        assert_eq!(none.status(), 404);
+    }
+);
+
+store_test!(
+    a_cross_site_callback_post_is_bounced_once_through_this_site,
+    |store| async move {
+        let b = broker(store, &realm("")).await;
+        let acs = format!("{}/realms/main/broker/corp/callback", b.server.base);
+        let http = reqwest::Client::new();
+        let fields = [("SAMLResponse", "PHg+"), ("RelayState", "a\"<b>")];
+        // No cookie: a page of this site that re-POSTs the same fields once, escaped.
+        let page = http.post(&acs).form(&fields).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let csp = page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("script-src 'nonce-"), "{csp}");
+        let html = page.text().await.unwrap();
+        let forms = common::browser::forms(&html);
+        assert_eq!(forms.len(), 1, "{html}");
+        let (action, sent) = &forms[0];
+        assert_eq!(action, &format!("{}/realms/main/broker/corp/callback", b.public));
+        assert_eq!(
+            sent,
+            &[
+                ("SAMLResponse".to_owned(), "PHg+".to_owned()),
+                ("RelayState".to_owned(), "a\"<b>".to_owned()),
+                ("gatehouse_bounced".to_owned(), "1".to_owned()),
+            ]
+        );
+        assert!(!html.contains("a\"<b>"), "unescaped: {html}");
+        // The bounced POST, still without a cookie, goes on to the callback (refused: no such login).
+        let again = http.post(&acs).form(sent).send().await.unwrap();
+        assert_eq!(again.status(), 400);
+        assert!(!again.text().await.unwrap().contains("gatehouse_bounced"));
+        // With the cookie, there is no bounce at all.
+        let with_cookie = http
+            .post(&acs)
+            .header("cookie", "gatehouse_csrf=abc")
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(with_cookie.status(), 400);
+        assert!(!with_cookie.text().await.unwrap().contains("gatehouse_bounced"));
+    }
+);
+
+store_test!(
+    a_replayed_assertion_is_refused_and_creates_nothing,
+    |store| async move {
+        let b = broker(store, &realm("jit = true\n")).await;
+        let first = b.browser();
+        let back = journey(&b, &first, "alice", "alice-pw", None)
+            .await
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", b.server.logs()));
+        redeem(&b, &back).await;
+        let used = assertion_id(&first);
+
+        // bob's login: a fresh, correctly signed Response for his own request, but it reuses
+        // alice's assertion ID. Refused; bob gets no account and this browser no session.
+        let second = b.browser();
+        let page = journey(&b, &second, "bob", "bob-pw", Some(&used))
+            .await
+            .unwrap_err();
+        assert_eq!(page.status, 400, "{page:?}");
+        assert!(page.body.contains(FAILED), "{}", page.body);
+        assert_eq!(assertion_id(&second), used);
+        assert!(!exists(&b, "bob"));
+        assert!(!has_session(&b, &second).await);
+        assert_eq!(audit_results(&b.env.store).await[0], "replayed");
+    }
+);
+
+store_test!(
+    a_replay_on_a_second_instance_on_the_same_store_is_refused,
+    |store| async move {
+        let b = broker(store, &realm("jit = true\n")).await;
+        // A second instance behind the same public URL, on the same store.
+        let other = serve(&b.env, &b.public, free_port()).await;
+        let first = b.browser();
+        let back = journey(&b, &first, "alice", "alice-pw", None)
+            .await
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", b.server.logs()));
+        redeem(&b, &back).await;
+        let used = assertion_id(&first);
+
+        let second = Browser::new().routed(&b.public, &other.base);
+        let page = journey(&b, &second, "bob", "bob-pw", Some(&used))
+            .await
+            .unwrap_err();
+        assert_eq!(page.status, 400, "{page:?}\n{}", other.logs());
+        assert!(!exists(&b, "bob"));
+        assert_eq!(audit_results(&b.env.store).await[0], "replayed");
+
+        // The same on the second instance with a new assertion ID: accepted (only the replay was
+        // refused).
+        let third = Browser::new().routed(&b.public, &other.base);
+        journey(&b, &third, "bob", "bob-pw", None)
+            .await
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", other.logs()));
+        assert!(exists(&b, "bob"));
+    }
+);
+
+store_test!(
+    without_jit_or_a_link_an_identity_has_no_account,
+    |store| async move {
+        let b = broker(store, &realm("")).await;
+        let browser = b.browser();
+        let page = journey(&b, &browser, "alice", "alice-pw", None)
+            .await
+            .unwrap_err();
+        assert_eq!(page.status, 403, "{page:?}");
+        assert!(page.body.contains("no account for this identity"), "{}", page.body);
+        assert!(!exists(&b, "alice"));
+        assert!(!has_session(&b, &browser).await);
+        assert_eq!(audit_results(&b.env.store).await[0], "no_account");
+    }
+);
+
+store_test!(
+    link_existing_username_links_the_existing_account,
+    |store| async move {
+        let b = broker(store, &realm("link_existing = \"username\"\n")).await;
+        let run = b.cli(&["user", "add", "--realm", "main", "alice"]);
+        assert_eq!(run.code(), 0, "{}", run.all());
+        let before = shown(&b, "alice");
+        assert!(!before.contains("corp"), "{before}");
+        let back = journey(&b, &b.browser(), "alice", "alice-pw", None)
+            .await
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", b.server.logs()));
+        let (_, userinfo) = redeem(&b, &back).await;
+        assert_eq!(userinfo["preferred_username"], "alice");
+        let after = shown(&b, "alice");
+        assert!(after.contains("corp (saml): live"), "{after}");
+        // An identity whose username names no account is still refused (no jit).
+        let page = journey(&b, &b.browser(), "bob", "bob-pw", None)
+            .await
+            .unwrap_err();
+        assert_eq!(page.status, 403, "{page:?}");
+    }
+);
+
+store_test!(
+    allowed_groups_refuse_everyone_else,
+    |store| async move {
+        let b = broker(store, &realm("jit = true\nallowed_groups = [\"admins\"]\n")).await;
+        let back = journey(&b, &b.browser(), "alice", "alice-pw", None)
+            .await
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", b.server.logs()));
+        redeem(&b, &back).await;
+        let browser = b.browser();
+        let page = journey(&b, &browser, "bob", "bob-pw", None)
+            .await
+            .unwrap_err();
+        assert!(page.status >= 400, "{page:?}");
+        assert!(!exists(&b, "bob"));
+        assert!(!has_session(&b, &browser).await);
+        let results = audit_results(&b.env.store).await;
+        assert!(results[0].starts_with("upstream_refused"), "{results:?}");
+    }
+);
+
+store_test!(
+    idp_initiated_single_logout_ends_the_session,
+    |store| async move {
+        let b = broker(store, &realm("jit = true\n")).await;
+        let browser = b.browser();
+        let back = journey(&b, &browser, "alice", "alice-pw", None)
+            .await
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", b.server.logs()));
+        redeem(&b, &back).await;
+        assert!(has_session(&b, &browser).await);
+
+        // The IdP sends the browser to Gatehouse's SLO endpoint with a signed LogoutRequest;
+        // Gatehouse ends the session and answers with a LogoutResponse back to the IdP.
+        let start = Url::parse(&format!(
+            "{}/idp-logout?user=alice&sp={}",
+            idp(),
+            url::form_urlencoded::byte_serialize(b.entity_id().as_bytes()).collect::<String>()
+        ))
+        .unwrap();
+        let to_slo = browser.get(&start).await;
+        let slo = to_slo.location.clone().unwrap_or_else(|| panic!("{to_slo:?}"));
+        assert!(
+            slo.as_str()
+                .starts_with(&format!("{}/realms/main/broker/corp/slo?", b.public)),
+            "{slo}"
+        );
+        let answer = browser.get(&slo).await;
+        let back_to_idp = answer
+            .location
+            .clone()
+            .unwrap_or_else(|| panic!("{answer:?}\n{}", b.server.logs()));
+        assert!(back_to_idp.as_str().starts_with(&idp()), "{back_to_idp}");
+        let done = browser.get(&back_to_idp).await;
+        assert!(done.body.contains("urn:oasis:names:tc:SAML:2.0:status:Success"), "{done:?}");
+        assert!(!has_session(&b, &browser).await);
+    }
+);
