@@ -8,11 +8,17 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{Namespace, ResolveResult};
 
 pub(crate) const PROTOCOL_NS: &[u8] = b"urn:oasis:names:tc:SAML:2.0:protocol";
+pub(crate) const ASSERTION_NS: &[u8] = b"urn:oasis:names:tc:SAML:2.0:assertion";
 pub(crate) const DSIG_NS: &[u8] = b"http://www.w3.org/2000/09/xmldsig#";
 pub(crate) const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 
 #[derive(Debug, Default)]
 pub(crate) struct Envelope {
+    /// The Response's `ID`.
+    pub id: Option<String>,
+    /// The `ID`s of the Response's direct `saml:Assertion` children (and `EncryptedAssertion`s,
+    /// as `None`), in order: the signed Assertion must be the one and only of them.
+    pub assertion_ids: Vec<Option<String>>,
     pub destination: Option<String>,
     pub in_response_to: Option<String>,
     /// The top-level StatusCode's Value.
@@ -77,6 +83,11 @@ pub(crate) fn read(xml: &str) -> Result<Envelope, String> {
             root_seen = true;
             env.destination = attr(s, b"Destination")?;
             env.in_response_to = attr(s, b"InResponseTo")?;
+            env.id = attr(s, b"ID")?;
+        } else if depth == 1 && is(&ns, ASSERTION_NS, local, b"Assertion") {
+            env.assertion_ids.push(attr(s, b"ID")?);
+        } else if depth == 1 && is(&ns, ASSERTION_NS, local, b"EncryptedAssertion") {
+            env.assertion_ids.push(None);
         } else if depth == 1 && is(&ns, PROTOCOL_NS, local, b"Status") {
             if env.status.is_some() || in_status {
                 return Err("xml: the Response has more than one Status".into());

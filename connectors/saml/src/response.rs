@@ -16,7 +16,7 @@ use samael::schema::{Assertion, Response};
 
 use gatehouse_core::CallbackError;
 
-use crate::envelope::{self, STATUS_SUCCESS};
+use crate::envelope::{self, Envelope, STATUS_SUCCESS};
 use crate::metadata::has_doctype;
 
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
@@ -79,11 +79,12 @@ pub(crate) fn check(xml: &str, exp: &Expected<'_>) -> Result<Checked, CallbackEr
     .map_err(|_| {
         invalid(
             "signature: a signature does not verify against the IdP metadata's signing \
-             certificate(s), uses a refused algorithm, or references no element",
+             certificate(s), uses a refused algorithm, or covers an element that was altered \
+             since (a comment or node added inside it)",
         )
     })?;
     // From here on, only `signed` is read.
-    let (assertion, response_in_response_to) = signed_assertion(&signed, exp)?;
+    let (assertion, response_in_response_to) = signed_assertion(&signed, &env, exp)?;
     check_in_response_to(env.in_response_to.as_deref(), exp)?;
     check_in_response_to(response_in_response_to.as_deref(), exp)?;
     check_assertion(assertion, exp)
@@ -108,15 +109,34 @@ fn check_destination(destination: &str, exp: &Expected<'_>) -> Result<(), Callba
 }
 
 /// The Assertion inside the verified document, and the signed Response's InResponseTo.
+///
+/// The signed element must be the document's own Response, or the Response's one and only
+/// Assertion: a signed element moved elsewhere (into `Extensions`, an `Object`, a wrapping
+/// Response) while unsigned content takes its place is signature wrapping, and refused.
 fn signed_assertion(
     signed: &str,
+    env: &Envelope,
     exp: &Expected<'_>,
 ) -> Result<(Assertion, Option<String>), CallbackError> {
+    if env.assertion_ids.len() != 1 {
+        return Err(invalid(format!(
+            "assertion: the Response must hold exactly one Assertion, it holds {}",
+            env.assertion_ids.len()
+        )));
+    }
+    let wrapped = || {
+        invalid(
+            "signature: the signed element is not the Response or its Assertion (signature              wrapping)",
+        )
+    };
     let root = signed_root(signed)?;
     if root == "Response" {
         let response: Response = signed
             .parse()
             .map_err(|_| invalid("assertion: the signed Response cannot be read"))?;
+        if env.id.as_deref() != Some(response.id.as_str()) {
+            return Err(wrapped());
+        }
         check_status(
             response
                 .status
@@ -151,6 +171,9 @@ fn signed_assertion(
         let assertion: Assertion = signed
             .parse()
             .map_err(|_| invalid("assertion: the signed Assertion cannot be read"))?;
+        if env.assertion_ids[0].as_deref() != Some(assertion.id.as_str()) {
+            return Err(wrapped());
+        }
         Ok((assertion, None))
     } else {
         Err(invalid(format!(
@@ -171,8 +194,7 @@ fn signed_root(signed: &str) -> Result<String, CallbackError> {
                 let ok = match &ns {
                     ResolveResult::Bound(Namespace(n)) => {
                         (*n == envelope::PROTOCOL_NS && local == "Response")
-                            || (*n == b"urn:oasis:names:tc:SAML:2.0:assertion"
-                                && local == "Assertion")
+                            || (*n == envelope::ASSERTION_NS && local == "Assertion")
                     }
                     _ => false,
                 };
