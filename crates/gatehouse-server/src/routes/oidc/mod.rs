@@ -3,6 +3,7 @@
 mod authorize;
 mod broker;
 mod broker_match;
+mod broker_saml;
 mod discovery;
 mod http;
 mod login;
@@ -43,6 +44,11 @@ pub fn routes() -> Router<Arc<Gatehouse>> {
             "/realms/{realm}/broker/{provider}/callback",
             get(broker::callback_get).post(broker::callback_post),
         )
+        .route(
+            "/realms/{realm}/broker/{provider}/metadata",
+            get(broker_saml::metadata),
+        )
+        .route("/realms/{realm}/broker/{provider}/slo", get(broker_saml::slo))
         .route("/realms/{realm}/token", post(token::token))
         .route(
             "/realms/{realm}/userinfo",
