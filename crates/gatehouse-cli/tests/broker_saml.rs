@@ -391,7 +391,10 @@ store_test!(
         let forms = common::browser::forms(&html);
         assert_eq!(forms.len(), 1, "{html}");
         let (action, sent) = &forms[0];
-        assert_eq!(action, &format!("{}/realms/main/broker/corp/callback", b.public));
+        assert_eq!(
+            action,
+            &format!("{}/realms/main/broker/corp/callback", b.public)
+        );
         assert_eq!(
             sent,
             &[
@@ -414,7 +417,13 @@ store_test!(
             .await
             .unwrap();
         assert_eq!(with_cookie.status(), 400);
-        assert!(!with_cookie.text().await.unwrap().contains("gatehouse_bounced"));
+        assert!(
+            !with_cookie
+                .text()
+                .await
+                .unwrap()
+                .contains("gatehouse_bounced")
+        );
     }
 );
 
@@ -484,7 +493,11 @@ store_test!(
             .await
             .unwrap_err();
         assert_eq!(page.status, 403, "{page:?}");
-        assert!(page.body.contains("no account for this identity"), "{}", page.body);
+        assert!(
+            page.body.contains("no account for this identity"),
+            "{}",
+            page.body
+        );
         assert!(!exists(&b, "alice"));
         assert!(!has_session(&b, &browser).await);
         assert_eq!(audit_results(&b.env.store).await[0], "no_account");
@@ -514,60 +527,121 @@ store_test!(
     }
 );
 
-store_test!(
-    allowed_groups_refuse_everyone_else,
-    |store| async move {
-        let b = broker(store, &realm("jit = true\nallowed_groups = [\"admins\"]\n")).await;
-        let back = journey(&b, &b.browser(), "alice", "alice-pw", None)
-            .await
-            .unwrap_or_else(|p| panic!("{p:?}\n{}", b.server.logs()));
-        redeem(&b, &back).await;
-        let browser = b.browser();
-        let page = journey(&b, &browser, "bob", "bob-pw", None)
-            .await
-            .unwrap_err();
-        assert!(page.status >= 400, "{page:?}");
-        assert!(!exists(&b, "bob"));
-        assert!(!has_session(&b, &browser).await);
-        let results = audit_results(&b.env.store).await;
-        assert!(results[0].starts_with("upstream_refused"), "{results:?}");
-    }
-);
+store_test!(allowed_groups_refuse_everyone_else, |store| async move {
+    let b = broker(store, &realm("jit = true\nallowed_groups = [\"admins\"]\n")).await;
+    let back = journey(&b, &b.browser(), "alice", "alice-pw", None)
+        .await
+        .unwrap_or_else(|p| panic!("{p:?}\n{}", b.server.logs()));
+    redeem(&b, &back).await;
+    let browser = b.browser();
+    let page = journey(&b, &browser, "bob", "bob-pw", None)
+        .await
+        .unwrap_err();
+    assert!(page.status >= 400, "{page:?}");
+    assert!(!exists(&b, "bob"));
+    assert!(!has_session(&b, &browser).await);
+    let results = audit_results(&b.env.store).await;
+    assert!(results[0].starts_with("upstream_refused"), "{results:?}");
+});
+
+/// The IdP's logout of `user` at this SP, as the browser follows it: IdP → Gatehouse's SLO → the
+/// LogoutResponse back at the IdP. Returns the pages at Gatehouse's SLO and at the IdP.
+async fn idp_logout(b: &Broker, browser: &Browser, user: &str) -> (Page, Page) {
+    let start = Url::parse(&format!(
+        "{}/idp-logout?user={user}&sp={}",
+        idp(),
+        url::form_urlencoded::byte_serialize(b.entity_id().as_bytes()).collect::<String>()
+    ))
+    .unwrap();
+    let to_slo = browser.get(&start).await;
+    let slo = to_slo
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("{to_slo:?}"));
+    assert!(
+        slo.as_str()
+            .starts_with(&format!("{}/realms/main/broker/corp/slo?", b.public)),
+        "{slo}"
+    );
+    let answer = browser.get(&slo).await;
+    let back_to_idp = answer
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("{answer:?}\n{}", b.server.logs()));
+    assert!(back_to_idp.as_str().starts_with(&idp()), "{back_to_idp}");
+    let done = browser.get(&back_to_idp).await;
+    (answer, done)
+}
+
+/// A browser holding only `session` (the value of a `gatehouse_session` cookie).
+fn with_session(b: &Broker, session: &str) -> Browser {
+    let browser = b.browser();
+    browser.add_cookie("localhost", "/realms/main/", "gatehouse_session", session);
+    browser
+}
 
 store_test!(
     idp_initiated_single_logout_ends_the_session,
     |store| async move {
         let b = broker(store, &realm("jit = true\n")).await;
-        let browser = b.browser();
-        let back = journey(&b, &browser, "alice", "alice-pw", None)
+        let alice = b.browser();
+        let back = journey(&b, &alice, "alice", "alice-pw", None)
             .await
             .unwrap_or_else(|p| panic!("{p:?}\n{}", b.server.logs()));
         redeem(&b, &back).await;
-        assert!(has_session(&b, &browser).await);
+        let bob = b.browser();
+        journey(&b, &bob, "bob", "bob-pw", None)
+            .await
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", b.server.logs()));
+        let alice_session = alice.cookie("localhost", "gatehouse_session").unwrap();
+        let bob_session = bob.cookie("localhost", "gatehouse_session").unwrap();
+        assert!(has_session(&b, &with_session(&b, &alice_session)).await);
 
-        // The IdP sends the browser to Gatehouse's SLO endpoint with a signed LogoutRequest;
-        // Gatehouse ends the session and answers with a LogoutResponse back to the IdP.
+        // alice's LogoutRequest reaching bob's browser leaves bob's session alone (it is answered).
+        let (_, done) = idp_logout(&b, &bob, "alice").await;
+        assert!(done.body.contains("status:Success"), "{done:?}");
+        assert!(has_session(&b, &with_session(&b, &bob_session)).await);
+
+        // In alice's browser it ends her session, in the store, not only the cookie.
+        let (_, done) = idp_logout(&b, &alice, "alice").await;
+        assert!(done.body.contains("status:Success"), "{done:?}");
+        assert!(alice.cookie("localhost", "gatehouse_session").is_none());
+        assert!(!has_session(&b, &with_session(&b, &alice_session)).await);
+        assert!(has_session(&b, &with_session(&b, &bob_session)).await);
+    }
+);
+
+store_test!(
+    a_forged_logout_request_is_refused_and_ends_nothing,
+    |store| async move {
+        let b = broker(store, &realm("jit = true\n")).await;
+        let alice = b.browser();
+        journey(&b, &alice, "alice", "alice-pw", None)
+            .await
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", b.server.logs()));
+        // The IdP's signed LogoutRequest with one parameter changed: the signature fails.
         let start = Url::parse(&format!(
             "{}/idp-logout?user=alice&sp={}",
             idp(),
             url::form_urlencoded::byte_serialize(b.entity_id().as_bytes()).collect::<String>()
         ))
         .unwrap();
-        let to_slo = browser.get(&start).await;
-        let slo = to_slo.location.clone().unwrap_or_else(|| panic!("{to_slo:?}"));
-        assert!(
-            slo.as_str()
-                .starts_with(&format!("{}/realms/main/broker/corp/slo?", b.public)),
-            "{slo}"
-        );
-        let answer = browser.get(&slo).await;
-        let back_to_idp = answer
-            .location
-            .clone()
-            .unwrap_or_else(|| panic!("{answer:?}\n{}", b.server.logs()));
-        assert!(back_to_idp.as_str().starts_with(&idp()), "{back_to_idp}");
-        let done = browser.get(&back_to_idp).await;
-        assert!(done.body.contains("urn:oasis:names:tc:SAML:2.0:status:Success"), "{done:?}");
-        assert!(!has_session(&b, &browser).await);
+        let slo = alice.get(&start).await.location.unwrap();
+        let mut forged = slo.clone();
+        let pairs: Vec<(String, String)> = slo
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "RelayState" {
+                    "forged".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        forged.query_pairs_mut().clear().extend_pairs(pairs);
+        let answer = alice.get(&forged).await;
+        assert_eq!(answer.status, 400, "{answer:?}");
+        assert!(has_session(&b, &alice).await);
     }
 );

@@ -175,7 +175,7 @@ class Idp:
             name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=name_id),
             session_indexes=[index] if index else None, sign=False)
         info = self.server.apply_binding(BINDING_HTTP_REDIRECT, str(req), destination, 'idp-logout',
-                                         sigalg=SIG_RSA_SHA256)
+                                         sign=True, sigalg=SIG_RSA_SHA256)
         return dict(info['headers'])['Location']
 
 
@@ -246,7 +246,7 @@ def make_app(idp):
                 slo = idp.server.metadata.single_logout_service(sp, BINDING_HTTP_REDIRECT, 'spsso')
                 resp = idp.server.create_logout_response(req.message, [BINDING_HTTP_REDIRECT], sign=False)
                 info = idp.server.apply_binding(BINDING_HTTP_REDIRECT, str(resp), slo[0]['location'],
-                                                q.get('RelayState', ''), response=True, sigalg=SIG_RSA_SHA256)
+                                                q.get('RelayState', ''), response=True, sign=True, sigalg=SIG_RSA_SHA256)
                 return reply('303 See Other', '', headers=[('Location', dict(info['headers'])['Location'])])
             if path == '/idp-logout':
                 location = idp.logout_request(q.get('user', ''), q.get('sp', ''))

@@ -142,14 +142,21 @@ impl Browser {
             .map(|c| c.value.clone())
     }
 
-    async fn send(
-        &self,
-        url: &Url,
-        from: Option<&Url>,
-        form: Option<&[(String, String)]>,
-    ) -> Page {
+    /// Puts a cookie into the jar, as if `host` had set it (SameSite=Lax).
+    pub fn add_cookie(&self, host: &str, path: &str, name: &str, value: &str) {
+        self.jar.lock().unwrap().push(Cookie {
+            host: host.to_owned(),
+            path: path.to_owned(),
+            name: name.to_owned(),
+            value: value.to_owned(),
+            lax_or_strict: true,
+        });
+    }
+
+    async fn send(&self, url: &Url, from: Option<&Url>, form: Option<&[(String, String)]>) -> Page {
         // SameSite: a cross-site POST carries no Lax/Strict cookie; a top-level GET carries Lax.
-        let cross_site = from.is_some_and(|f| f.scheme() != url.scheme() || f.host_str() != url.host_str());
+        let cross_site =
+            from.is_some_and(|f| f.scheme() != url.scheme() || f.host_str() != url.host_str());
         let host = url.host_str().unwrap_or_default().to_owned();
         let cookies: Vec<String> = self
             .jar

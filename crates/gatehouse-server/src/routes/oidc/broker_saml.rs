@@ -11,8 +11,8 @@ use chrono::Utc;
 use gatehouse_oidc::crypto::token_hash;
 
 use super::http::{
-    CSRF_COOKIE, SESSION_COOKIE, cookie, error_page, internal_page, page, query_pairs,
-    see_other, set_cookie,
+    CSRF_COOKIE, SESSION_COOKIE, cookie, error_page, internal_page, page, query_pairs, see_other,
+    set_cookie,
 };
 use crate::app::Gatehouse;
 

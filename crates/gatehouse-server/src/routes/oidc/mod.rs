@@ -48,7 +48,10 @@ pub fn routes() -> Router<Arc<Gatehouse>> {
             "/realms/{realm}/broker/{provider}/metadata",
             get(broker_saml::metadata),
         )
-        .route("/realms/{realm}/broker/{provider}/slo", get(broker_saml::slo))
+        .route(
+            "/realms/{realm}/broker/{provider}/slo",
+            get(broker_saml::slo),
+        )
         .route("/realms/{realm}/token", post(token::token))
         .route(
             "/realms/{realm}/userinfo",
