@@ -645,3 +645,59 @@ store_test!(
         assert!(has_session(&b, &alice).await);
     }
 );
+
+store_test!(
+    the_example_configuration_logs_in_through_the_test_idp,
+    |store| async move {
+        // config/examples/saml.toml as shipped, on this test's store; what differs here comes
+        // from the environment, as an operator would set it.
+        let example =
+            std::fs::read_to_string(common::repo_root().join("config/examples/saml.toml"))
+                .unwrap()
+                .replace("[server]\npublic_url = \"http://127.0.0.1:8080\"\n", "");
+        let env = Env::new(store, &example);
+        let port = free_port();
+        let public = format!("http://localhost:{port}");
+        let metadata = format!("{}/metadata", idp());
+        let server = Server::start_at(
+            &env,
+            port,
+            &[
+                RP_SECRET,
+                ("GATEHOUSE_SERVER__PUBLIC_URL", &public),
+                (
+                    "GATEHOUSE_REALMS__MAIN__PROVIDERS__CORP__IDP_METADATA_URL",
+                    &metadata,
+                ),
+                ("GATEHOUSE_REALMS__MAIN__CLIENTS__0__CLIENT_ID", "rp"),
+                (
+                    "GATEHOUSE_REALMS__MAIN__CLIENTS__0__CLIENT_SECRET",
+                    "env:RP_SECRET",
+                ),
+                (
+                    "GATEHOUSE_REALMS__MAIN__CLIENTS__0__REDIRECT_URIS",
+                    &format!("[\"{RP_CALLBACK}\"]"),
+                ),
+            ],
+        )
+        .await;
+        let b = Broker {
+            server,
+            env,
+            public,
+        };
+        trust(&b).await;
+        let back = journey(&b, &b.browser(), "alice", "alice-pw", None)
+            .await
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", b.server.logs()));
+        let (claims, userinfo) = redeem(&b, &back).await;
+        assert_eq!(userinfo["preferred_username"], "alice", "{userinfo}");
+        assert!(claims["groups"].to_string().contains("staff"), "{claims}");
+        // allowed_groups = ["staff"]: carol (contractors) is refused.
+        let page = journey(&b, &b.browser(), "carol", "carol-pw", None)
+            .await
+            .unwrap_err();
+        assert!(page.status >= 400, "{page:?}");
+        assert!(!exists(&b, "carol"));
+    }
+);
