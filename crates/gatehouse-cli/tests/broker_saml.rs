@@ -701,3 +701,28 @@ store_test!(
         assert!(!exists(&b, "carol"));
     }
 );
+
+store_test!(
+    the_http_post_binding_sends_the_request_in_an_auto_submitting_form,
+    |store| async move {
+        let b = broker(store, &realm("jit = true\nbinding = \"post\"\n")).await;
+        let browser = b.browser();
+        let back = journey(&b, &browser, "alice", "alice-pw", None)
+            .await
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", b.server.logs()));
+        redeem(&b, &back).await;
+        // The button's answer: not a redirect, a page of Gatehouse that POSTs the AuthnRequest to
+        // the IdP's HTTP-POST endpoint, its script allowed by nonce only.
+        let history = browser.history.lock().unwrap().clone();
+        let start = history
+            .iter()
+            .find(|p| p.url.path().ends_with("/broker/corp/start"))
+            .unwrap();
+        assert_eq!(start.status, 200, "{start:?}");
+        assert!(start.location.is_none());
+        let form = start.form().unwrap();
+        assert_eq!(form.action.as_str(), format!("{}/sso/post", idp()));
+        assert!(form.get("SAMLRequest").is_some() && form.get("RelayState").is_some());
+        assert!(start.auto_submits());
+    }
+);
