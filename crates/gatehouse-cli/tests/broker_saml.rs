@@ -424,6 +424,15 @@ store_test!(
                 .unwrap()
                 .contains("gatehouse_bounced")
         );
+        // A large SAMLResponse (many attributes) is not cut off by the 64 KiB limit of other forms.
+        let large = "A".repeat(300 * 1024);
+        let page = http
+            .post(&acs)
+            .form(&[("SAMLResponse", large.as_str()), ("RelayState", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
     }
 );
 
