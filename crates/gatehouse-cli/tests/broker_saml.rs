@@ -735,3 +735,52 @@ store_test!(
         assert!(start.auto_submits());
     }
 );
+
+store_test!(
+    identifier_first_sends_a_linked_account_to_the_idp,
+    |store| async move {
+        let b = broker(store, &realm("jit = true\n")).await;
+        let first = journey(&b, &b.browser(), "alice", "alice-pw", None)
+            .await
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", b.server.logs()));
+        let (_, first) = redeem(&b, &first).await;
+        // alice types her username: her account's first live link is `corp`, so no password is
+        // asked and the browser goes to the IdP.
+        let browser = b.browser();
+        let mut page = browser.get(&authorize_url(&b, "")).await;
+        page = browser.get(&page.location.clone().unwrap()).await;
+        let mut next = page
+            .form_to("/realms/main/login")
+            .unwrap_or_else(|| panic!("{page:?}"));
+        next.set("username", "alice");
+        let sent = browser.post(&page.url.clone(), &next).await;
+        let to = sent.location.clone().unwrap_or_else(|| panic!("{sent:?}"));
+        assert!(
+            to.as_str().starts_with(&format!("{}/sso/redirect?", idp())),
+            "{to}"
+        );
+        let back = follow(&browser, sent, "alice", "alice-pw", None)
+            .await
+            .unwrap_or_else(|p| panic!("{p:?}"));
+        let (_, second) = redeem(&b, &back).await;
+        assert_eq!(second["sub"], first["sub"]);
+    }
+);
+
+store_test!(auto_redirect_skips_the_login_page, |store| async move {
+    let text = realm("jit = true\nauto_redirect = true\n")
+        .replace("chain = [\"corp\", \"local\"]", "chain = [\"corp\"]");
+    let b = broker(store, &text).await;
+    let browser = b.browser();
+    let page = browser.get(&authorize_url(&b, "")).await;
+    let to = page.location.clone().unwrap_or_else(|| panic!("{page:?}"));
+    assert!(
+        to.as_str().starts_with(&format!("{}/sso/redirect?", idp())),
+        "{to}"
+    );
+    let back = follow(&browser, page, "alice", "alice-pw", None)
+        .await
+        .unwrap_or_else(|p| panic!("{p:?}"));
+    let (_, userinfo) = redeem(&b, &back).await;
+    assert_eq!(userinfo["preferred_username"], "alice", "{userinfo}");
+});
