@@ -41,7 +41,7 @@ M=[
  ("issuer", 'response.rs', '    if issuer != exp.idp_entity_id {\n        return Err(invalid(format!(\n            "issuer: the Assertion', '    if false {\n        return Err(invalid(format!(\n            "issuer: the Assertion'),
  ("allowed_groups", 'mapping.rs', '&& !groups.iter().any(|g| self.allowed_groups.contains(g))', '&& false'),
  ("metadata-signing-cert", 'metadata.rs', '    if certs.is_empty() {', '    if false {', 'sp'),
- ("relay_state", 'provider.rs', 'if relay_state != Some(p.relay_state.as_str()) {', 'if relay_state.is_none() {'),
+ ("relay_state", 'provider.rs', '|| !Secret::new(p.relay_state.as_str()).ct_eq(relay_state)', ''),
 ]
 UNSIGNED='''
 fn check_unsigned(xml: &str, env: &Envelope, exp: &Expected<'_>) -> Result<Checked, CallbackError> {
