@@ -275,3 +275,72 @@ async fn fetch(http: &reqwest::Client, url: &str, binding: Binding) -> Result<Id
     let xml = std::str::from_utf8(&body).map_err(|_| format!("{source}: not UTF-8"))?;
     parse(xml, binding, &source)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CERT: &str = include_str!("../../../fixtures/saml/idp-cert.pem");
+
+    fn entity(id: &str, with_key: bool) -> String {
+        let cert: String = CERT.lines().filter(|l| !l.starts_with("-----")).collect();
+        let key = if with_key {
+            format!(
+                "<md:KeyDescriptor><ds:KeyInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:X509Data><ds:X509Certificate>\n{cert}\n</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"{id}\"><md:IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\" WantAuthnRequestsSigned=\"true\">{key}<md:SingleLogoutService Binding=\"{HTTP_REDIRECT}\" Location=\"https://idp/slo\" ResponseLocation=\"https://idp/slo-resp\"/><md:SingleSignOnService Binding=\"{HTTP_REDIRECT}\" Location=\"https://idp/sso\"/></md:IDPSSODescriptor></md:EntityDescriptor>"
+        )
+    }
+
+    #[test]
+    fn reads_entity_keys_and_endpoints() {
+        let md = parse(&entity("https://idp", true), Binding::Redirect, "test").unwrap();
+        assert_eq!(md.entity_id, "https://idp");
+        assert_eq!(md.certs.len(), 1);
+        assert_eq!(md.sso_url, "https://idp/sso");
+        let slo = md.slo_redirect.unwrap();
+        assert_eq!(
+            (slo.location.as_str(), slo.response_location.as_str()),
+            ("https://idp/slo", "https://idp/slo-resp")
+        );
+        assert!(md.want_authn_requests_signed);
+        let err = parse(&entity("https://idp", true), Binding::Post, "test").unwrap_err();
+        assert!(err.contains("binding = \"redirect\""), "{err}");
+    }
+
+    #[test]
+    fn an_aggregate_must_hold_exactly_one_idp() {
+        let wrap = |inner: String| {
+            format!(
+                "<md:EntitiesDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\">{inner}</md:EntitiesDescriptor>"
+            )
+        };
+        let one = wrap(entity("https://a", true));
+        assert_eq!(
+            parse(&one, Binding::Redirect, "t").unwrap().entity_id,
+            "https://a"
+        );
+        let two = wrap(entity("https://a", true) + &entity("https://b", true));
+        assert!(
+            parse(&two, Binding::Redirect, "t")
+                .unwrap_err()
+                .contains("several IdPs")
+        );
+    }
+
+    #[test]
+    fn no_signing_key_names_the_source() {
+        let err = parse(
+            &entity("https://idp", false),
+            Binding::Redirect,
+            "idp_metadata_file x",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("idp_metadata_file x: "), "{err}");
+        assert!(err.contains("no signing certificate"), "{err}");
+    }
+}

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{Duration, Utc};
 use gatehouse_core::{
     CallbackError, ExternalIdentity, ProviderDescriptor, ProviderKind, RedirectProvider,
-    RedirectStart,
+    RedirectStart, Secret,
 };
 use serde::{Deserialize, Serialize};
 
@@ -334,8 +334,8 @@ impl RedirectProvider for SamlProvider {
                 })?)
             };
         if let Some(p) = &pending {
-            let relay_state = Self::callback_params(params, "RelayState")?;
-            if relay_state != Some(p.relay_state.as_str()) {
+            let relay_state = Self::callback_params(params, "RelayState")?.unwrap_or_default();
+            if relay_state.is_empty() || !Secret::new(p.relay_state.as_str()).ct_eq(relay_state) {
                 return Err(CallbackError::State);
             }
         }

@@ -296,6 +296,31 @@ async fn wrong_in_response_to_is_refused() {
     l.refused(&r.xml(), "in_response_to").await;
 }
 
+/// The Response's own InResponseTo and the Assertion's (SubjectConfirmationData) are each
+/// checked: a mismatch in either refuses.
+#[tokio::test]
+async fn in_response_to_of_response_and_assertion_each_checked() {
+    let l = login("").await;
+    // Only the (unsigned) Response's InResponseTo is wrong.
+    let xml = l.resp().xml().replacen(
+        &format!("InResponseTo=\"{}\"", l.request_id),
+        "InResponseTo=\"_other\"",
+        1,
+    );
+    l.refused(&xml, "in_response_to: the Response answers")
+        .await;
+    // Only the Assertion's is wrong.
+    let mut r = l.resp();
+    r.in_response_to = Some("_other".into());
+    let xml = r.xml().replacen(
+        "InResponseTo=\"_other\"",
+        &format!("InResponseTo=\"{}\"", l.request_id),
+        1,
+    );
+    l.refused(&xml, "in_response_to: the Assertion answers")
+        .await;
+}
+
 #[tokio::test]
 async fn missing_in_response_to_is_refused() {
     for extra in ["", "allow_idp_initiated = true"] {
@@ -348,6 +373,15 @@ async fn expired_response_is_refused() {
     r.not_before = r.issue_instant;
     r.not_on_or_after = Utc::now() - Duration::seconds(61);
     l.refused(&r.xml(), "expired").await;
+    // Each window on its own: Conditions, then SubjectConfirmationData.
+    let mut r = l.resp();
+    r.not_on_or_after = Utc::now() - Duration::seconds(61);
+    r.confirmation_not_on_or_after = Some(Utc::now() + Duration::minutes(5));
+    l.refused(&r.xml(), "expired: Conditions").await;
+    let mut r = l.resp();
+    r.confirmation_not_on_or_after = Some(Utc::now() - Duration::seconds(61));
+    l.refused(&r.xml(), "expired: SubjectConfirmationData")
+        .await;
     // Within the skew it still passes.
     let mut r = l.resp();
     r.not_on_or_after = Utc::now() - Duration::seconds(30);
@@ -359,7 +393,15 @@ async fn not_yet_valid_response_is_refused() {
     let l = login("clock_skew_s = 10").await;
     let mut r = l.resp();
     r.not_before = Utc::now() + Duration::seconds(30);
-    l.refused(&r.xml(), "not yet valid").await;
+    l.refused(&r.xml(), "not yet valid: Conditions").await;
+    let mut r = l.resp();
+    r.confirmation_not_before = Some(Utc::now() + Duration::seconds(30));
+    l.refused(&r.xml(), "not yet valid: SubjectConfirmationData")
+        .await;
+    // Within the skew it passes.
+    let mut r = l.resp();
+    r.not_before = Utc::now() + Duration::seconds(5);
+    assert!(l.post(&r.xml()).await.is_ok());
 }
 
 #[tokio::test]

@@ -151,6 +151,9 @@ pub struct Resp {
     pub issue_instant: DateTime<Utc>,
     pub not_before: DateTime<Utc>,
     pub not_on_or_after: DateTime<Utc>,
+    /// SubjectConfirmationData's window; default NotOnOrAfter = `not_on_or_after`, no NotBefore.
+    pub confirmation_not_before: Option<DateTime<Utc>>,
+    pub confirmation_not_on_or_after: Option<DateTime<Utc>>,
     pub attributes: Vec<(String, Vec<String>)>,
     pub session_index: String,
     pub sign: Sign,
@@ -174,6 +177,8 @@ impl Resp {
             issue_instant: now,
             not_before: now - Duration::seconds(30),
             not_on_or_after: now + Duration::minutes(5),
+            confirmation_not_before: None,
+            confirmation_not_on_or_after: None,
             attributes: vec![
                 ("uid".into(), vec!["alice".into()]),
                 ("mail".into(), vec!["alice@corp.test".into()]),
@@ -214,7 +219,7 @@ impl Resp {
              <saml:Issuer>{issuer}</saml:Issuer>{sig}\
              <saml:Subject><saml:NameID Format=\"urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress\">{name_id}</saml:NameID>\
              <saml:SubjectConfirmation Method=\"urn:oasis:names:tc:SAML:2.0:cm:bearer\">\
-             <saml:SubjectConfirmationData{irt} NotOnOrAfter=\"{noa}\" Recipient=\"{recipient}\"/>\
+             <saml:SubjectConfirmationData{irt}{scd_nb} NotOnOrAfter=\"{scd_noa}\" Recipient=\"{recipient}\"/>\
              </saml:SubjectConfirmation></saml:Subject>\
              <saml:Conditions NotBefore=\"{nb}\" NotOnOrAfter=\"{noa}\"><saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction></saml:Conditions>\
              <saml:AuthnStatement AuthnInstant=\"{ii}\" SessionIndex=\"{si}\"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:Password</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>\
@@ -225,6 +230,13 @@ impl Resp {
             name_id = self.name_id,
             noa = t(self.not_on_or_after),
             recipient = self.recipient,
+            scd_nb = self
+                .confirmation_not_before
+                .map(|d| format!(" NotBefore=\"{}\"", t(d)))
+                .unwrap_or_default(),
+            scd_noa = t(self
+                .confirmation_not_on_or_after
+                .unwrap_or(self.not_on_or_after)),
             nb = t(self.not_before),
             aud = self.audience,
             si = self.session_index,
