@@ -652,6 +652,13 @@ store_test!(
         let answer = alice.get(&forged).await;
         assert_eq!(answer.status, 400, "{answer:?}");
         assert!(has_session(&b, &alice).await);
+        // An unsigned one, however genuine otherwise: refused too.
+        let unsigned = Url::parse(&format!("{start}&unsigned=1")).unwrap();
+        let slo = alice.get(&unsigned).await.location.unwrap();
+        assert!(!slo.as_str().contains("Signature="), "{slo}");
+        let answer = alice.get(&slo).await;
+        assert_eq!(answer.status, 400, "{answer:?}");
+        assert!(has_session(&b, &alice).await);
     }
 );
 

@@ -12,9 +12,9 @@ Endpoints (http://127.0.0.1:P):
                              an `assertion_id` field forces the Assertion's ID (replay tests)
   GET  /slo/redirect         the IdP's SingleLogoutService: a LogoutRequest from an SP (answered
                              with a LogoutResponse redirect) or the SP's LogoutResponse (a page)
-  GET  /idp-logout?user=U&sp=ENTITY_ID
-                             IdP-initiated single logout: a signed LogoutRequest (HTTP-Redirect)
-                             for U's last session at that SP
+  GET  /idp-logout?user=U&sp=ENTITY_ID[&unsigned=1]
+                             IdP-initiated single logout: a signed (or unsigned) LogoutRequest
+                             (HTTP-Redirect) for U's last session at that SP
   POST /admin/trust          url=SP_METADATA_URL or xml=SP_METADATA: trust that SP from now on
   POST /admin/emit           user, acs, audience [, in_response_to, assertion_id, nameid,
                              attr=k=v ...]: a signed SAMLResponse (base64) without a login
@@ -162,7 +162,7 @@ class Idp:
         self.sessions.setdefault(user, {})[audience] = (name_id.text, index.group(1) if index else None)
         return xml
 
-    def logout_request(self, user, sp):
+    def logout_request(self, user, sp, sign=True):
         name_id, index = self.sessions.get(user, {}).get(sp, (None, None))
         if not name_id:
             return None
@@ -175,7 +175,7 @@ class Idp:
             name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=name_id),
             session_indexes=[index] if index else None, sign=False)
         info = self.server.apply_binding(BINDING_HTTP_REDIRECT, str(req), destination, 'idp-logout',
-                                         sign=True, sigalg=SIG_RSA_SHA256)
+                                         sign=sign, sigalg=SIG_RSA_SHA256)
         return dict(info['headers'])['Location']
 
 
@@ -249,7 +249,7 @@ def make_app(idp):
                                                 q.get('RelayState', ''), response=True, sign=True, sigalg=SIG_RSA_SHA256)
                 return reply('303 See Other', '', headers=[('Location', dict(info['headers'])['Location'])])
             if path == '/idp-logout':
-                location = idp.logout_request(q.get('user', ''), q.get('sp', ''))
+                location = idp.logout_request(q.get('user', ''), q.get('sp', ''), q.get('unsigned') != '1')
                 if not location:
                     return reply('404 Not Found', 'no session of that user at that SP', 'text/plain')
                 return reply('303 See Other', '', headers=[('Location', location)])

@@ -39,7 +39,7 @@ pub async fn metadata(
         .into_response()
 }
 
-/// `GET /realms/{realm}/broker/{provider}/slo`: a LogoutRequest from the IdP (HTTP-Redirect
+/// `GET /realms/{realm}/broker/{provider}/slo`: a signed LogoutRequest from the IdP (HTTP-Redirect
 /// binding). This browser's session ends when it belongs to the account linked to the request's
 /// NameID; either way the IdP gets its LogoutResponse, so its own logout chain goes on.
 pub async fn slo(
@@ -55,6 +55,17 @@ pub async fn slo(
         return error_page(&g.pages, StatusCode::NOT_FOUND, "No such provider.", None);
     };
     let params = query_pairs(query.as_deref());
+    // SAML profiles §4.4.3.1: the IdP must sign a LogoutRequest it sends over HTTP-Redirect. An
+    // unsigned one would let any page that knows a user's NameID log that user out.
+    if !params.iter().any(|(k, _)| k == "Signature") {
+        tracing::warn!(realm, provider, "unsigned IdP logout request refused");
+        return error_page(
+            &g.pages,
+            StatusCode::BAD_REQUEST,
+            "This logout request is not valid.",
+            None,
+        );
+    }
     // The signature covers the query exactly as the IdP encoded it.
     let request = match saml.parse_logout_request_query(query.as_deref().unwrap_or("")) {
         Ok(r) => r,
