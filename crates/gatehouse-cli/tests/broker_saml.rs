@@ -139,10 +139,22 @@ fn authorize_url(b: &Broker, extra: &str) -> Url {
 /// (`Err`).
 async fn follow(
     browser: &Browser,
+    page: Page,
+    user: &str,
+    password: &str,
+    assertion_id: Option<&str>,
+) -> Result<Url, Page> {
+    follow_tampered(browser, page, user, password, assertion_id, &|_| {}).await
+}
+
+/// [`follow`], with `tamper` applied to the IdP's form before it is POSTed to the ACS.
+async fn follow_tampered(
+    browser: &Browser,
     mut page: Page,
     user: &str,
     password: &str,
     assertion_id: Option<&str>,
+    tamper: &dyn Fn(&mut common::browser::Form),
 ) -> Result<Url, Page> {
     for _ in 0..20 {
         if let Some(next) = page.location.clone() {
@@ -163,7 +175,10 @@ async fn follow(
             }
             page = browser.post(&page.url.clone(), &login).await;
         } else if page.auto_submits() {
-            let form = page.form().unwrap();
+            let mut form = page.form().unwrap();
+            if form.get("SAMLResponse").is_some() && !page.url.path().contains("/broker/") {
+                tamper(&mut form);
+            }
             page = browser.post(&page.url.clone(), &form).await;
         } else {
             return Err(page);
@@ -791,3 +806,61 @@ store_test!(auto_redirect_skips_the_login_page, |store| async move {
     let (_, userinfo) = redeem(&b, &back).await;
     assert_eq!(userinfo["preferred_username"], "alice", "{userinfo}");
 });
+
+store_test!(
+    a_tampered_response_is_refused_audited_and_creates_nothing,
+    |store| async move {
+        let b = broker(store, &realm("jit = true\n")).await;
+        // The IdP signed alice's Response; the browser turns her into mallory on the way.
+        let as_mallory = |form: &mut common::browser::Form| {
+            let engine = base64::engine::general_purpose::STANDARD;
+            let xml = String::from_utf8(engine.decode(form.get("SAMLResponse").unwrap()).unwrap())
+                .unwrap();
+            assert!(xml.contains(">alice<"), "{xml}");
+            let forged = xml.replace(">alice<", ">mallory<");
+            form.set("SAMLResponse", &engine.encode(forged));
+        };
+        let browser = b.browser();
+        let first = browser.get(&authorize_url(&b, "")).await;
+        let page = follow_tampered(&browser, first, "alice", "alice-pw", None, &as_mallory)
+            .await
+            .unwrap_err();
+        assert_eq!(page.status, 400, "{page:?}");
+        assert!(page.body.contains(FAILED), "{}", page.body);
+        assert!(!exists(&b, "mallory"));
+        assert!(!exists(&b, "alice"));
+        assert!(!has_session(&b, &browser).await);
+        let results = audit_results(&b.env.store).await;
+        assert!(
+            results[0].starts_with("upstream_refused: invalid response"),
+            "{results:?}"
+        );
+    }
+);
+
+store_test!(
+    verified_email_links_by_the_idps_email_when_trusted,
+    |store| async move {
+        let b = broker(
+            store,
+            &realm("link_existing = \"verified_email\"\nemail_verified = true\n"),
+        )
+        .await;
+        let run = b.cli(&[
+            "user",
+            "add",
+            "--realm",
+            "main",
+            "liddell",
+            "--email",
+            "alice@example.org",
+        ]);
+        assert_eq!(run.code(), 0, "{}", run.all());
+        let back = journey(&b, &b.browser(), "alice", "alice-pw", None)
+            .await
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", b.server.logs()));
+        let (_, userinfo) = redeem(&b, &back).await;
+        assert_eq!(userinfo["preferred_username"], "liddell", "{userinfo}");
+        assert!(shown(&b, "liddell").contains("corp (saml): live"));
+    }
+);
