@@ -289,6 +289,7 @@ def main():
 
     class Threaded(ThreadingMixIn, WSGIServer):
         daemon_threads = True
+        request_queue_size = 64  # tests log in side by side
 
     class Quiet(WSGIRequestHandler):
         def log_message(self, fmt, *args):
