@@ -10,7 +10,7 @@ fn the_redirect_provider_examples_check_out() {
     // through the environment overlay, as an operator would.
     let secret = dir.path().join("secret");
     std::fs::write(&secret, "not-a-real-secret\n").unwrap();
-    for file in ["upstream-oidc.toml", "oauth2-iam.toml"] {
+    for file in ["upstream-oidc.toml", "oauth2-iam.toml", "saml.toml"] {
         let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
         command
             .args([
@@ -22,7 +22,9 @@ fn the_redirect_provider_examples_check_out() {
             .env_remove("GATEHOUSE_CONFIG")
             // upstream-oidc.toml: `env:GATEHOUSE_CORP_SSO_SECRET` (no `__`: not an override).
             .env("GATEHOUSE_CORP_SSO_SECRET", "not-a-real-secret")
-            .env("GATEHOUSE_DEMO_APP_SECRET", "not-a-real-secret");
+            .env("GATEHOUSE_DEMO_APP_SECRET", "not-a-real-secret")
+            // saml.toml: its example client's secret.
+            .env("GATEHOUSE_EXAMPLE_APP_SECRET", "not-a-real-secret");
         if file == "oauth2-iam.toml" {
             // It names /run/secrets/…; point it at a file that exists here.
             command.env(

@@ -9,6 +9,7 @@ use gatehouse_connector_database::{Argon2Settings, DatabaseProvider, HashPool};
 use gatehouse_connector_ldap::LdapProvider;
 use gatehouse_connector_oauth2::Oauth2Provider;
 use gatehouse_connector_oidc::OidcProvider as UpstreamOidc;
+use gatehouse_connector_saml::{SamlProvider, SpUrls};
 use gatehouse_core::{
     AccountRepository, PasswordProvider, RealmPolicy, RedirectProvider, Resolver, Secret,
 };
@@ -25,9 +26,11 @@ pub struct RealmRuntime {
     pub resolver: Resolver,
     /// Database providers by id, for setting passwords.
     pub database_providers: BTreeMap<String, Arc<DatabaseProvider>>,
-    /// Redirect providers (`oidc`, `oauth2`) by id, enabled or not: the chain and `enabled` decide
-    /// whether the login page offers them.
+    /// Redirect providers (`oidc`, `oauth2`, `saml`) by id, enabled or not: the chain and
+    /// `enabled` decide whether the login page offers them.
     pub redirect_providers: BTreeMap<String, Arc<dyn RedirectProvider>>,
+    /// The `saml` ones again, for what only they have: SP metadata, IdP-initiated logout.
+    pub saml_providers: BTreeMap<String, Arc<SamlProvider>>,
     pub oidc: OidcProvider,
 }
 
@@ -60,8 +63,21 @@ impl Gatehouse {
         let http = gatehouse_connector_oauth2::http_client().map_err(ServerError::Http)?;
         let mut realms = BTreeMap::new();
         for (name, realm) in &config.realms {
-            let (policy, resolver, database_providers, redirect_providers) =
-                build_realm(name, realm, &pool, &http, repo.clone())?;
+            let RealmParts {
+                policy,
+                resolver,
+                database_providers,
+                redirect_providers,
+                saml_providers,
+            } = build_realm(
+                name,
+                realm,
+                &config.server.public_url,
+                &pool,
+                &http,
+                repo.clone(),
+            )
+            .await?;
             let oidc = OidcProvider::open(
                 name,
                 &config.server.public_url,
@@ -84,6 +100,7 @@ impl Gatehouse {
                     resolver,
                     database_providers,
                     redirect_providers,
+                    saml_providers,
                     oidc,
                 },
             );
@@ -116,9 +133,24 @@ impl Gatehouse {
     }
 }
 
-fn build_realm(
+/// The broker's URLs of SAML provider `id` in realm `realm`; `sp_entity_id` and `acs_url` in the
+/// provider's settings override the first two.
+pub fn sp_urls(public_url: &str, realm: &str, id: &str) -> SpUrls {
+    let base = format!(
+        "{}/realms/{realm}/broker/{id}",
+        public_url.trim_end_matches('/')
+    );
+    SpUrls {
+        entity_id: format!("{base}/metadata"),
+        acs_url: format!("{base}/callback"),
+        slo_url: format!("{base}/slo"),
+    }
+}
+
+async fn build_realm(
     name: &str,
     realm: &RealmConfig,
+    public_url: &str,
     pool: &HashPool,
     http: &reqwest::Client,
     repo: Arc<dyn AccountRepository>,
@@ -126,6 +158,7 @@ fn build_realm(
     let mut providers: Vec<Arc<dyn PasswordProvider>> = Vec::new();
     let mut database_providers = BTreeMap::new();
     let mut redirect_providers: BTreeMap<String, Arc<dyn RedirectProvider>> = BTreeMap::new();
+    let mut saml_providers = BTreeMap::new();
     for provider in &realm.providers {
         let failed = |message: String| ServerError::Provider {
             provider: provider.id.clone(),
@@ -170,19 +203,42 @@ fn build_realm(
                         .with_auto_redirect(provider.redirect.auto_redirect);
                 redirect_providers.insert(provider.id.clone(), Arc::new(upstream));
             }
+            // Unlike the others, read (or fetched) at start: IdP metadata without a signing
+            // certificate must stop the start, since responses could not be checked against it.
+            ProviderSettings::Saml(settings) => {
+                let upstream = SamlProvider::new(
+                    provider.descriptor(),
+                    (**settings).clone(),
+                    sp_urls(public_url, name, &provider.id),
+                    http.clone(),
+                )
+                .await
+                .map_err(|e| failed(e.to_string()))?
+                .with_auto_redirect(provider.redirect.auto_redirect);
+                let upstream = Arc::new(upstream);
+                saml_providers.insert(provider.id.clone(), upstream.clone());
+                redirect_providers.insert(provider.id.clone(), upstream);
+            }
         }
     }
     let policy = Arc::new(realm.policy(name));
     let resolver = Resolver::new(policy.clone(), providers, repo)?;
-    Ok((policy, resolver, database_providers, redirect_providers))
+    Ok(RealmParts {
+        policy,
+        resolver,
+        database_providers,
+        redirect_providers,
+        saml_providers,
+    })
 }
 
-type RealmParts = (
-    Arc<RealmPolicy>,
-    Resolver,
-    BTreeMap<String, Arc<DatabaseProvider>>,
-    BTreeMap<String, Arc<dyn RedirectProvider>>,
-);
+struct RealmParts {
+    policy: Arc<RealmPolicy>,
+    resolver: Resolver,
+    database_providers: BTreeMap<String, Arc<DatabaseProvider>>,
+    redirect_providers: BTreeMap<String, Arc<dyn RedirectProvider>>,
+    saml_providers: BTreeMap<String, Arc<SamlProvider>>,
+}
 
 /// PHC client secrets are checked on the process-wide bounded hashing pool.
 struct PoolPhc(HashPool);

@@ -7,7 +7,7 @@ use minijinja::{Environment, Value};
 
 use crate::error::ServerError;
 
-const BUILT_IN: [(&str, &str); 5] = [
+const BUILT_IN: [(&str, &str); 6] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("error.html", include_str!("../templates/error.html")),
@@ -15,6 +15,11 @@ const BUILT_IN: [(&str, &str); 5] = [
     (
         "logged_out.html",
         include_str!("../templates/logged_out.html"),
+    ),
+    // An auto-submitting form: the SAML HTTP-POST binding, and the callback's same-site bounce.
+    (
+        "form_post.html",
+        include_str!("../templates/form_post.html"),
     ),
 ];
 

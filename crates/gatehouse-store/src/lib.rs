@@ -10,6 +10,7 @@ pub mod entities;
 mod error;
 mod login_log;
 pub mod migration;
+mod replay;
 mod repository;
 mod store;
 mod types;

@@ -6,6 +6,8 @@ mod codes;
 mod common;
 #[path = "oidc/purge.rs"]
 mod purge;
+#[path = "oidc/replay.rs"]
+mod replay;
 #[path = "oidc/tokens.rs"]
 mod tokens;
 

@@ -248,3 +248,4 @@ impl Server {
         );
     }
 }
+pub mod browser;

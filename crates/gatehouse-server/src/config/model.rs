@@ -6,6 +6,7 @@ use gatehouse_connector_database::DatabaseSettings;
 use gatehouse_connector_ldap::LdapSettings;
 use gatehouse_connector_oauth2::Oauth2Settings;
 use gatehouse_connector_oidc::OidcSettings;
+use gatehouse_connector_saml::SamlSettings;
 use gatehouse_core::{OnUnavailable, ProviderDescriptor, ProviderKind, RealmPolicy, SecretValue};
 use gatehouse_oidc::{ClientSettings, TokenSettings};
 use serde::{Deserialize, Deserializer, de};
@@ -188,6 +189,7 @@ pub enum ProviderSettings {
     Ldap(Box<LdapSettings>),
     Oidc(Box<OidcSettings>),
     Oauth2(Box<Oauth2Settings>),
+    Saml(Box<SamlSettings>),
 }
 
 /// What a redirect provider's callback may do with an identity that has no link yet.
@@ -203,7 +205,7 @@ pub enum LinkExisting {
     VerifiedEmail,
 }
 
-/// The keys every redirect provider (`oidc`, `oauth2`) shares, parsed beside `id`/`kind`.
+/// The keys every redirect provider (`oidc`, `oauth2`, `saml`) shares, parsed beside `id`/`kind`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedirectOptions {
@@ -224,6 +226,7 @@ impl ProviderConfig {
             ProviderSettings::Ldap(_) => ProviderKind::Ldap,
             ProviderSettings::Oidc(_) => ProviderKind::Oidc,
             ProviderSettings::Oauth2(_) => ProviderKind::Oauth2,
+            ProviderSettings::Saml(_) => ProviderKind::Saml,
         }
     }
 
@@ -236,7 +239,9 @@ impl ProviderConfig {
             jit: match &self.settings {
                 ProviderSettings::Database(_) => false,
                 ProviderSettings::Ldap(ldap) => ldap.jit,
-                ProviderSettings::Oidc(_) | ProviderSettings::Oauth2(_) => self.redirect.jit,
+                ProviderSettings::Oidc(_)
+                | ProviderSettings::Oauth2(_)
+                | ProviderSettings::Saml(_) => self.redirect.jit,
             },
         }
     }
@@ -275,7 +280,7 @@ impl<'de> Deserialize<'de> for ProviderConfig {
             SharedKeys::deserialize(toml::Value::Table(shared)).map_err(de::Error::custom)?;
         let kind = shared.kind.parse::<ProviderKind>().map_err(|_| {
             de::Error::custom(format!(
-                "provider `{}`: unknown kind `{}`; this build offers `database`, `ldap`, `oidc` and `oauth2`",
+                "provider `{}`: unknown kind `{}`; this build offers `database`, `ldap`, `oidc`, `oauth2` and `saml`",
                 shared.id, shared.kind
             ))
         })?;
@@ -284,7 +289,7 @@ impl<'de> Deserialize<'de> for ProviderConfig {
         if kind.is_password() {
             if let Some(key) = REDIRECT_ONLY_KEYS.iter().find(|k| own.contains_key(**k)) {
                 return Err(de::Error::custom(format!(
-                    "provider `{id}` ({kind}): `{key}` applies to redirect providers (oidc, oauth2) only; remove it"
+                    "provider `{id}` ({kind}): `{key}` applies to redirect providers (oidc, oauth2, saml) only; remove it"
                 )));
             }
         } else {
@@ -315,10 +320,8 @@ impl<'de> Deserialize<'de> for ProviderConfig {
             ProviderKind::Oauth2 => {
                 ProviderSettings::Oauth2(Box::new(Oauth2Settings::deserialize(own).map_err(named)?))
             }
-            other => {
-                return Err(de::Error::custom(format!(
-                    "provider `{id}`: kind `{other}` is not available in this build yet; this build offers `database`, `ldap`, `oidc` and `oauth2`"
-                )));
+            ProviderKind::Saml => {
+                ProviderSettings::Saml(Box::new(SamlSettings::deserialize(own).map_err(named)?))
             }
         };
         Ok(ProviderConfig {

@@ -1,4 +1,4 @@
-//! The shared keys of redirect providers (`oidc`, `oauth2`) and their refusal elsewhere.
+//! The shared keys of redirect providers (`oidc`, `oauth2`, `saml`) and their refusal elsewhere.
 
 use super::*;
 use gatehouse_core::ProviderKind;
@@ -96,4 +96,78 @@ fn the_connectors_own_checks_name_the_key() {
     assert!(err.contains("username_regex"), "{err}");
     let err = problem(&format!("{BASE}colour = \"blue\"\n"));
     assert!(err.contains("colour"), "{err}");
+}
+
+const SAML: &str = r#"
+[realms.main]
+chain = ["corp", "local"]
+[[realms.main.providers]]
+id = "local"
+kind = "database"
+[[realms.main.providers]]
+id = "corp"
+kind = "saml"
+idp_metadata_url = "https://idp.example.org/metadata"
+"#;
+
+#[test]
+fn saml_loads_with_the_shared_redirect_keys() {
+    let config = load(SAML).unwrap();
+    let corp = config.realm("main").unwrap().provider("corp").unwrap();
+    assert_eq!(corp.kind(), ProviderKind::Saml);
+    assert_eq!(corp.redirect, RedirectOptions::default());
+    assert!(matches!(corp.settings, ProviderSettings::Saml(_)));
+
+    let text = format!("{SAML}jit = true\nlink_existing = \"username\"\nauto_redirect = true\n");
+    let config = load(&text).unwrap();
+    let corp = config.realm("main").unwrap().provider("corp").unwrap();
+    assert_eq!(
+        corp.redirect,
+        RedirectOptions {
+            jit: true,
+            link_existing: LinkExisting::Username,
+            auto_redirect: true,
+        }
+    );
+    assert!(corp.descriptor().jit);
+}
+
+#[test]
+fn saml_settings_are_checked_with_the_key_named() {
+    let err = problem(&format!(
+        "{SAML}idp_metadata_file = \"/etc/gatehouse/idp.xml\"\n"
+    ));
+    assert!(err.contains("realms.main.providers[1]"), "{err}");
+    assert!(err.contains("idp_metadata_file"), "{err}");
+    let err = problem(&format!("{SAML}colour = \"blue\"\n"));
+    assert!(err.contains("provider `corp` (saml)"), "{err}");
+    assert!(err.contains("colour"), "{err}");
+    let err = problem(&format!("{SAML}sign_requests = true\n"));
+    assert!(err.contains("sp_key_file"), "{err}");
+}
+
+#[test]
+fn an_unknown_kind_names_every_kind_this_build_offers() {
+    let err = problem(&SAML.replace("kind = \"saml\"", "kind = \"kerberos\""));
+    assert!(err.contains("unknown kind `kerberos`"), "{err}");
+    for kind in ["database", "ldap", "oidc", "oauth2", "saml"] {
+        assert!(err.contains(&format!("`{kind}`")), "{err}");
+    }
+}
+
+#[test]
+fn the_sp_urls_derive_from_the_public_url() {
+    let urls = crate::app::sp_urls("https://gh.example.org/", "main", "corp");
+    assert_eq!(
+        urls.entity_id,
+        "https://gh.example.org/realms/main/broker/corp/metadata"
+    );
+    assert_eq!(
+        urls.acs_url,
+        "https://gh.example.org/realms/main/broker/corp/callback"
+    );
+    assert_eq!(
+        urls.slo_url,
+        "https://gh.example.org/realms/main/broker/corp/slo"
+    );
 }

@@ -154,6 +154,13 @@ fn check_realm(name: &str, realm: &RealmConfig, problems: &mut Vec<Problem>) {
                     problems.push(Problem::new(at(&format!("providers[{i}]")), e));
                 }
             }
+            // The metadata and key files are read (and a metadata URL fetched) when the provider
+            // is built at start-up; here only what needs no I/O.
+            ProviderSettings::Saml(settings) => {
+                if let Err(e) = settings.validate() {
+                    problems.push(Problem::new(at(&format!("providers[{i}]")), e));
+                }
+            }
         }
     }
 }

@@ -15,4 +15,5 @@ pub mod link;
 pub mod login_stat;
 pub mod login_transaction;
 pub mod refresh_token;
+pub mod replay_guard;
 pub mod signing_key;

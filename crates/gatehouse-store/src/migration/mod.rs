@@ -9,6 +9,7 @@ mod m20261122_000001_initial;
 mod m20261122_000002_directory_roles;
 mod m20261122_000003_oidc;
 mod m20261202_000004_session_upstream;
+mod m20261202_000005_saml_replay;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_directory_roles::Migration),
             Box::new(m20261122_000003_oidc::Migration),
             Box::new(m20261202_000004_session_upstream::Migration),
+            Box::new(m20261202_000005_saml_replay::Migration),
         ]
     }
 }

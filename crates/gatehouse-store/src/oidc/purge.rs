@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
 use super::tokens::revoke_access_where;
 use crate::entities::{
     access_token, authorization_code, browser_session, login_transaction, refresh_token,
-    signing_key,
+    replay_guard, signing_key,
 };
 use crate::error::StoreError;
 use crate::store::{Store, stamp};
@@ -17,8 +17,8 @@ use crate::store::{Store, stamp};
 pub const CODE_REPLAY_GRACE: Duration = Duration::hours(1);
 
 impl Store {
-    /// Deletes expired sessions, login transactions, refresh tokens, access-token rows and
-    /// signing keys, and codes [`CODE_REPLAY_GRACE`] after their expiry. Returns the rows deleted.
+    /// Deletes expired sessions, login transactions, refresh tokens, access-token rows, replay-cache
+    /// entries and signing keys, and codes [`CODE_REPLAY_GRACE`] after their expiry. Returns the rows deleted.
     /// Safe to run from every instance at once: on PostgreSQL, an instance that finds another one
     /// purging returns 0 at once.
     pub async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -102,6 +102,12 @@ impl Store {
             .rows_affected;
         deleted += access_token::Entity::delete_many()
             .filter(T::ExpiresAt.lte(now))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        // A replayed answer past this is refused by its own validity window.
+        deleted += replay_guard::Entity::delete_many()
+            .filter(replay_guard::Column::ExpiresAt.lte(now))
             .exec(&txn)
             .await?
             .rows_affected;

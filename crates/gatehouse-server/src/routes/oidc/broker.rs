@@ -1,10 +1,12 @@
-//! Redirect providers (`oidc`, `oauth2`) in the browser login: the start (a button of the login
+//! Redirect providers (`oidc`, `oauth2`, `saml`) in the browser login: the start (a button of the login
 //! page, identifier-first routing, `auto_redirect`) and the callback that turns the upstream's
 //! answer into a session and a code for the waiting relying party.
 //!
 //! Between the two, what the connector needs back (PKCE verifier, nonce) is kept server-side as a
 //! login transaction keyed by the hash of the upstream `state`, bound to the browser's CSRF cookie
-//! and to the original login transaction; the callback consumes it once.
+//! and to the original login transaction; the callback consumes it once. Answers an upstream marks
+//! as single-use (SAML assertion ids) are also recorded in the store's replay cache, shared by every
+//! instance, before any account or session is made.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,13 +25,23 @@ use gatehouse_store::LoginTransaction;
 use serde::{Deserialize, Serialize};
 
 use super::broker_match::{self, Matched, Refused};
-use super::http::{CSRF_COOKIE, cookie, error_page, form_pairs, get, internal_page, query_pairs};
+use super::http::{
+    CSRF_COOKIE, auto_post_page, cookie, error_page, form_pairs, get, internal_page, query_pairs,
+};
 use super::login;
 use crate::app::{Gatehouse, RealmRuntime};
 
 const EXPIRED: &str =
     "This login has expired or was already used. Return to the application and start again.";
 const FAILED: &str = "The login could not be completed. Return to the application and try again.";
+
+/// The field [`callback_post`] adds when it re-sends a cross-site POST from this site, so it
+/// bounces once at most.
+const BOUNCED: &str = "gatehouse_bounced";
+
+/// A replay-cache entry outlives the answer's own validity by this much, so instances whose clocks
+/// differ a little still agree that a late replay is one.
+const REPLAY_GRACE: Duration = Duration::minutes(5);
 
 /// The JSON kept (as a login transaction's `request`) from the start to the callback.
 #[derive(Serialize, Deserialize)]
@@ -76,7 +88,7 @@ pub fn auto_redirect(runtime: &RealmRuntime) -> Option<&str> {
     }
 }
 
-fn callback_url(runtime: &RealmRuntime, provider: &str) -> String {
+pub fn callback_url(runtime: &RealmRuntime, provider: &str) -> String {
     runtime
         .oidc
         .endpoint(&format!("broker/{provider}/callback"))
@@ -129,7 +141,11 @@ pub async fn begin(
     if let Err(e) = g.store.create_login_transaction(&row).await {
         return internal_page(&g.pages, e);
     }
-    super::http::see_other(&start.location)
+    match &start.form {
+        // HTTP-POST binding (SAML): the browser carries the request to the upstream in a form.
+        Some(fields) => auto_post_page(&g.pages, &start.location, fields),
+        None => super::http::see_other(&start.location),
+    }
 }
 
 /// `POST /realms/{realm}/broker/{provider}/start`: a button of the login page.
@@ -172,14 +188,31 @@ pub async fn callback_get(
     .await
 }
 
-/// `response_mode=form_post` upstreams.
+/// `response_mode=form_post` upstreams and the SAML HTTP-POST binding (the ACS).
+///
+/// The upstream's page POSTs here from its own site, so the browser leaves out our SameSite=Lax
+/// CSRF cookie, which the pending login is bound to. Such a POST is answered with a page of this
+/// site that re-POSTs the same fields to the same URL once (marked by [`BOUNCED`]): that second
+/// POST is same-site and carries the cookie. The bounce adds no power to a forged POST: the
+/// callback still needs a pending login bound to this very browser's cookie.
 pub async fn callback_post(
     State(g): State<Arc<Gatehouse>>,
     Path((realm, provider)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    callback(&g, &realm, &provider, form_pairs(&body), &headers).await
+    let mut params = form_pairs(&body);
+    let bounced = params.iter().any(|(k, _)| k == BOUNCED);
+    params.retain(|(k, _)| k != BOUNCED);
+    if !bounced
+        && cookie(&headers, CSRF_COOKIE).is_none()
+        && let Ok(runtime) = g.realm(&realm)
+        && runtime.redirect_providers.contains_key(&provider)
+    {
+        params.push((BOUNCED.to_owned(), "1".to_owned()));
+        return auto_post_page(&g.pages, &callback_url(runtime, &provider), &params);
+    }
+    callback(&g, &realm, &provider, params, &headers).await
 }
 
 async fn callback(
@@ -193,7 +226,8 @@ async fn callback(
         return error_page(&g.pages, StatusCode::NOT_FOUND, "No such realm.", None);
     };
     let expired = || error_page(&g.pages, StatusCode::BAD_REQUEST, EXPIRED, None);
-    let Some(state) = get(&params, "state") else {
+    // OAuth 2.0 `state`, or the SAML RelayState that the connector chose as its state.
+    let Some(state) = get(&params, "state").or_else(|| get(&params, "RelayState")) else {
         return expired();
     };
     let pending_row = match g
@@ -261,13 +295,14 @@ async fn callback(
                 _ => (AttemptOutcome::Rejected, StatusCode::BAD_REQUEST),
             };
             tracing::info!(realm, provider, error = %e, "redirect login refused");
+            // The audit record names the check that failed; the user sees one generic page.
             record(
                 g,
                 realm,
                 provider,
                 None,
                 false,
-                "upstream_refused",
+                &format!("upstream_refused: {e}"),
                 attempt(outcome),
             )
             .await;
@@ -278,6 +313,29 @@ async fn callback(
         .username
         .clone()
         .unwrap_or_else(|| identity.external_id.clone());
+    // Before any account, link or session exists: a replayed answer changes nothing.
+    if let Some(guard) = &identity.replay_guard {
+        let key = token_hash(&format!("{realm}\n{provider}\n{}", guard.id));
+        let until = guard.not_after.max(Utc::now()) + REPLAY_GRACE;
+        match g.store.use_replay_guard(realm, provider, &key, until).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(realm, provider, "an upstream answer was replayed; refused");
+                record(
+                    g,
+                    realm,
+                    &login,
+                    None,
+                    false,
+                    "replayed",
+                    attempt(AttemptOutcome::Rejected),
+                )
+                .await;
+                return error_page(&g.pages, StatusCode::BAD_REQUEST, FAILED, None);
+            }
+            Err(e) => return internal_page(&g.pages, e),
+        }
+    }
     match broker_match::account_for(g, runtime, provider, &identity).await {
         Ok(Matched(account)) => {
             record(

@@ -113,6 +113,30 @@ pub fn error_page(
     )
 }
 
+/// A page whose only script submits a form of hidden `fields` to `action` at once (the button is
+/// there for browsers without JavaScript). The script runs by its nonce; nothing else may run.
+pub fn auto_post_page(pages: &Pages, action: &str, fields: &[(String, String)]) -> Response {
+    let nonce = gatehouse_oidc::crypto::random_token();
+    let fields: Vec<_> = fields
+        .iter()
+        .map(|(name, value)| minijinja::context! { name, value })
+        .collect();
+    let html = pages.render(
+        "form_post.html",
+        minijinja::context! { action, fields, nonce => &nonce },
+    );
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; frame-ancestors 'none'"
+    );
+    let mut response = page(StatusCode::OK, html);
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
 pub fn see_other(location: &str) -> Response {
     Redirect::to(location).into_response()
 }

@@ -3,6 +3,7 @@
 mod authorize;
 mod broker;
 mod broker_match;
+mod broker_saml;
 mod discovery;
 mod http;
 mod login;
@@ -12,9 +13,14 @@ mod token;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use gatehouse_connector_saml::MAX_SAML_RESPONSE_BYTES;
 
 use crate::app::Gatehouse;
+
+/// The largest callback body: a SAMLResponse as large as the connector takes, and its RelayState.
+const CALLBACK_BODY_BYTES: usize = MAX_SAML_RESPONSE_BYTES + 16 * 1024;
 
 pub fn routes() -> Router<Arc<Gatehouse>> {
     Router::new()
@@ -41,7 +47,18 @@ pub fn routes() -> Router<Arc<Gatehouse>> {
         )
         .route(
             "/realms/{realm}/broker/{provider}/callback",
-            get(broker::callback_get).post(broker::callback_post),
+            get(broker::callback_get)
+                .post(broker::callback_post)
+                // A SAMLResponse (signed XML with every attribute) outgrows the other forms.
+                .layer(DefaultBodyLimit::max(CALLBACK_BODY_BYTES)),
+        )
+        .route(
+            "/realms/{realm}/broker/{provider}/metadata",
+            get(broker_saml::metadata),
+        )
+        .route(
+            "/realms/{realm}/broker/{provider}/slo",
+            get(broker_saml::slo),
         )
         .route("/realms/{realm}/token", post(token::token))
         .route(

@@ -1,0 +1,135 @@
+//! The routes only SAML providers have, beside the shared start and callback (the ACS):
+//! the SP metadata the IdP is configured from, and the SP's SingleLogoutService, where the IdP
+//! sends the browser to end its broker session (IdP-initiated single logout).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use gatehouse_oidc::crypto::token_hash;
+
+use super::http::{
+    CSRF_COOKIE, SESSION_COOKIE, cookie, error_page, internal_page, page, query_pairs, see_other,
+    set_cookie,
+};
+use crate::app::Gatehouse;
+
+/// `GET /realms/{realm}/broker/{provider}/metadata`: the SP's metadata (entity id, ACS, SLO,
+/// signing certificate when requests are signed).
+pub async fn metadata(
+    State(g): State<Arc<Gatehouse>>,
+    Path((realm, provider)): Path<(String, String)>,
+) -> Response {
+    let Some(saml) = g
+        .realm(&realm)
+        .ok()
+        .and_then(|r| r.saml_providers.get(&provider))
+    else {
+        return (StatusCode::NOT_FOUND, "no such SAML provider\n").into_response();
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "application/samlmetadata+xml"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        saml.sp_metadata_xml(),
+    )
+        .into_response()
+}
+
+/// `GET /realms/{realm}/broker/{provider}/slo`: a signed LogoutRequest from the IdP (HTTP-Redirect
+/// binding). This browser's session ends when it belongs to the account linked to the request's
+/// NameID; either way the IdP gets its LogoutResponse, so its own logout chain goes on.
+pub async fn slo(
+    State(g): State<Arc<Gatehouse>>,
+    Path((realm, provider)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(runtime) = g.realm(&realm) else {
+        return error_page(&g.pages, StatusCode::NOT_FOUND, "No such realm.", None);
+    };
+    let Some(saml) = runtime.saml_providers.get(&provider) else {
+        return error_page(&g.pages, StatusCode::NOT_FOUND, "No such provider.", None);
+    };
+    let params = query_pairs(query.as_deref());
+    // SAML profiles §4.4.3.1: the IdP must sign a LogoutRequest it sends over HTTP-Redirect. An
+    // unsigned one would let any page that knows a user's NameID log that user out.
+    if !params.iter().any(|(k, _)| k == "Signature") {
+        tracing::warn!(realm, provider, "unsigned IdP logout request refused");
+        return error_page(
+            &g.pages,
+            StatusCode::BAD_REQUEST,
+            "This logout request is not valid.",
+            None,
+        );
+    }
+    // The signature covers the query exactly as the IdP encoded it.
+    let request = match saml.parse_logout_request_query(query.as_deref().unwrap_or("")) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(realm, provider, error = %e, "IdP logout request refused");
+            return error_page(
+                &g.pages,
+                StatusCode::BAD_REQUEST,
+                "This logout request is not valid.",
+                None,
+            );
+        }
+    };
+    let session_cookie = cookie(&headers, SESSION_COOKIE);
+    let mut ended = false;
+    if let Some(value) = session_cookie.as_deref() {
+        let session = match g
+            .store
+            .find_session(&realm, &token_hash(value), Utc::now())
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return internal_page(&g.pages, e),
+        };
+        let linked = match g
+            .store
+            .find_by_external_id(&realm, &provider, &request.name_id)
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return internal_page(&g.pages, e),
+        };
+        // Another user's LogoutRequest (or one for an account this browser is not logged in as)
+        // must not end this browser's session.
+        if let (Some(session), Some(account)) = (session, linked)
+            && session.account_id == account.account.id
+        {
+            if let Err(e) = runtime.oidc.end_session(Some(value)).await {
+                return internal_page(&g.pages, e);
+            }
+            ended = true;
+        }
+    }
+    tracing::info!(realm, provider, ended, "IdP-initiated logout");
+    let relay_state = params
+        .iter()
+        .find(|(k, _)| k == "RelayState")
+        .map(|(_, v)| v.as_str());
+    let Some(location) = saml.logout_response_location(&request, relay_state) else {
+        // No SLO endpoint in the IdP's metadata to answer at: the session has ended all the same.
+        return page(
+            StatusCode::OK,
+            g.pages.render(
+                "logged_out.html",
+                minijinja::context! { realm => &runtime.name },
+            ),
+        );
+    };
+    let mut response = see_other(&location);
+    if ended {
+        let oidc = &runtime.oidc;
+        let headers = response.headers_mut();
+        headers.append(header::SET_COOKIE, set_cookie(oidc, SESSION_COOKIE, "", 0));
+        headers.append(header::SET_COOKIE, set_cookie(oidc, CSRF_COOKIE, "", 0));
+    }
+    response
+}
