@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use gatehouse_store::testing::TestStore;
 
+pub mod rp;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
 pub struct Env {
