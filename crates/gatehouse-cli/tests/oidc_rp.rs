@@ -6,13 +6,10 @@
 
 mod common;
 
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use common::{Env, OIDC_REALM, OIDC_SECRETS, Server, free_port, repo_root};
+use common::rp::{self, node, python, rp_clients};
+use common::{Env, OIDC_REALM, OIDC_SECRETS, Server, free_port};
 use gatehouse_store::store_test;
 use serde_json::Value;
 
@@ -21,34 +18,6 @@ const PASSWORD: &str = "alice: correct horse battery";
 const EMAIL: &str = "alice@example.org";
 const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 const POST_LOGOUT_REDIRECT_URI: &str = "http://127.0.0.1:9/logged-out";
-const RP_TIMEOUT: Duration = Duration::from_secs(240);
-
-/// Installs the relying-party libraries once per test binary (a no-op when `tests/run` did).
-fn rp_clients() {
-    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = INSTALLED.get_or_init(|| {
-        let script = repo_root().join("tests/peers/rp-clients.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} failed ({}):\n{}{}",
-                script.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    });
-    if let Err(e) = result {
-        panic!("{e}");
-    }
-}
 
 // Fields drop in order: the server stops before its store goes away.
 struct Provider {
@@ -111,91 +80,28 @@ async fn provider(store: gatehouse_store::testing::TestStore) -> Provider {
     }
 }
 
-/// Runs a relying-party script to its end (killed after [`RP_TIMEOUT`]) and returns its JSON.
-fn run_rp(mut cmd: Command, p: &Provider, client_id: &str, secret_var: &str) -> Value {
-    let secret = secret_of(secret_var);
-    cmd.current_dir(repo_root().join("tests/rp"))
-        .env("RP_ISSUER", p.issuer("main"))
-        .env("RP_SHORT_ISSUER", p.issuer("short"))
-        .env("RP_CLIENT_ID", client_id)
-        .env("RP_CLIENT_SECRET", secret)
-        .env("RP_REDIRECT_URI", REDIRECT_URI)
-        .env("RP_POST_LOGOUT_REDIRECT_URI", POST_LOGOUT_REDIRECT_URI)
-        .env("RP_USERNAME", USER)
-        .env("RP_PASSWORD", PASSWORD)
-        .env("RP_PUBLIC_CLIENT_ID", "spa")
-        .env("RP_SERVICE_CLIENT_ID", "service")
-        .env("RP_SERVICE_CLIENT_SECRET", secret_of("SERVICE_SECRET"))
-        .env("RP_PASSWORD_CLIENT_ID", "legacy")
-        .env("RP_PASSWORD_CLIENT_SECRET", secret_of("LEGACY_SECRET"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    // Drain both pipes on threads so a chatty script never blocks on a full pipe.
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + RP_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
-    let Some(status) = status else {
-        panic!(
-            "{cmd:?} did not finish within {RP_TIMEOUT:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver log:\n{}",
-            log_tail(&p.server)
-        );
-    };
-    let result: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "{cmd:?} exited with {status} without a JSON result ({e})\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver log:\n{}",
-            log_tail(&p.server)
-        )
-    });
-    if !status.success() || result["ok"] != Value::Bool(true) {
-        panic!(
-            "{} against Gatehouse failed ({status}):\n  {}\n\nfull result:\n{}\nstderr:\n{stderr}\nserver log:\n{}",
-            result["library"],
-            result["failures"]
-                .as_array()
-                .map(|f| f
-                    .iter()
-                    .map(|v| v.as_str().unwrap_or_default().to_owned())
-                    .collect::<Vec<_>>()
-                    .join("\n  "))
-                .unwrap_or_default(),
-            serde_json::to_string_pretty(&result).unwrap(),
-            log_tail(&p.server)
-        );
-    }
-    // Shown with --nocapture: what each case answered.
-    eprintln!(
-        "{} {}: {}",
-        result["library"],
-        result["version"],
-        serde_json::to_string_pretty(&result).unwrap()
-    );
-    result
+/// Runs a relying-party script for `client_id` against the realms of [`provider`].
+fn run_rp(cmd: Command, p: &Provider, client_id: &str, secret_var: &str) -> Value {
+    let (issuer, short_issuer) = (p.issuer("main"), p.issuer("short"));
+    rp::run_rp(
+        cmd,
+        &p.server,
+        &[
+            ("RP_ISSUER", &issuer),
+            ("RP_SHORT_ISSUER", &short_issuer),
+            ("RP_CLIENT_ID", client_id),
+            ("RP_CLIENT_SECRET", secret_of(secret_var)),
+            ("RP_REDIRECT_URI", REDIRECT_URI),
+            ("RP_POST_LOGOUT_REDIRECT_URI", POST_LOGOUT_REDIRECT_URI),
+            ("RP_USERNAME", USER),
+            ("RP_PASSWORD", PASSWORD),
+            ("RP_PUBLIC_CLIENT_ID", "spa"),
+            ("RP_SERVICE_CLIENT_ID", "service"),
+            ("RP_SERVICE_CLIENT_SECRET", secret_of("SERVICE_SECRET")),
+            ("RP_PASSWORD_CLIENT_ID", "legacy"),
+            ("RP_PASSWORD_CLIENT_SECRET", secret_of("LEGACY_SECRET")),
+        ],
+    )
 }
 
 fn secret_of(var: &str) -> &'static str {
@@ -204,15 +110,6 @@ fn secret_of(var: &str) -> &'static str {
         .find(|(k, _)| *k == var)
         .map(|(_, v)| *v)
         .unwrap()
-}
-
-fn log_tail(server: &Server) -> String {
-    let logs = server.logs();
-    let start = logs.len().saturating_sub(6000);
-    let start = (start..logs.len())
-        .find(|i| logs.is_char_boundary(*i))
-        .unwrap_or(logs.len());
-    logs[start..].to_owned()
 }
 
 /// What both libraries must have seen.
@@ -310,19 +207,6 @@ fn assert_logs_clean(p: &Provider) {
     for (var, secret) in OIDC_SECRETS {
         assert!(!logs.contains(secret), "{var} is in the log");
     }
-}
-
-fn node() -> Command {
-    let mut cmd = Command::new("node");
-    cmd.arg(repo_root().join("tests/rp/openid_client_flow.mjs"));
-    cmd
-}
-
-fn python() -> Command {
-    let venv: PathBuf = repo_root().join("tests/rp/.venv/bin/python");
-    let mut cmd = Command::new(venv);
-    cmd.arg(repo_root().join("tests/rp/authlib_flow.py"));
-    cmd
 }
 
 store_test!(

@@ -4,8 +4,11 @@
 //! connection-per-login pattern for contrast. Prints ratios; never fails on a timing.
 //!
 //! slapd: the project's own (`tests/peers/slapd.sh start bench`, logging off), started here unless
-//! GATEHOUSE_BENCH_LDAP_URL names one holding fixtures/ldap/. `GATEHOUSE_BENCH_SECONDS` sets each
-//! phase's length (default 5).
+//! GATEHOUSE_BENCH_LDAP_URL names one holding fixtures/ldap/ (and GATEHOUSE_BENCH_LDAP_PID its PID,
+//! for its CPU time per login). `GATEHOUSE_BENCH_SECONDS` sets each
+//! phase's length (default 5). `GATEHOUSE_BENCH_ONLY=resolver` (or `http`, `raw`) runs only
+//! that phase, at C = 32 unless `GATEHOUSE_BENCH_C` says otherwise: a steady load to profile
+//! (`perf record -g -p PID`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -37,17 +40,45 @@ struct Phase {
     rate: f64,
     p50: Duration,
     p99: Duration,
+    /// CPU time per login of this process (load generator included) and of slapd, in µs.
+    cpu_us: f64,
+    slapd_cpu_us: Option<f64>,
 }
 
 impl Phase {
     fn print(&self, name: &str) {
+        let slapd = self
+            .slapd_cpu_us
+            .map_or_else(|| "?".to_owned(), |us| format!("{us:.0}"));
         println!(
-            "{name:<44} {:>9.0}/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
+            "{name:<44} {:>9.0}/s   p50 {:>6.2} ms   p99 {:>6.2} ms   CPU/login: process {:>4.0} µs, slapd {slapd:>3} µs",
             self.rate,
             self.p50.as_secs_f64() * 1e3,
-            self.p99.as_secs_f64() * 1e3
+            self.p99.as_secs_f64() * 1e3,
+            self.cpu_us,
         );
     }
+
+    /// CPU per login of both processes: on a busy machine the throughput ratio measures how the
+    /// phases were starved as much as their cost, this does not.
+    fn total_cpu_us(&self) -> Option<f64> {
+        self.slapd_cpu_us.map(|s| s + self.cpu_us)
+    }
+}
+
+/// slapd's PID, when this bench started it (`slapd.sh` prints it).
+static SLAPD_PID: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+
+/// utime + stime of a process in seconds, from /proc (USER_HZ = 100 on Linux).
+fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }
 
 /// Runs `c` workers, each calling `login` in a loop for `phase`, and measures every call.
@@ -56,6 +87,8 @@ where
     F: Fn(usize, usize) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = ()> + Send,
 {
+    let slapd = SLAPD_PID.get().copied().flatten();
+    let (cpu_before, slapd_before) = (cpu_seconds(None), slapd.and_then(|p| cpu_seconds(Some(p))));
     let started = Instant::now();
     let tasks: Vec<_> = (0..c)
         .map(|worker| {
@@ -78,12 +111,18 @@ where
         all.extend(t.await.expect("worker"));
     }
     let elapsed = started.elapsed();
+    let per_login =
+        |before: Option<f64>, pid| Some((cpu_seconds(pid)? - before?) * 1e6 / all.len() as f64);
+    let cpu_us = per_login(cpu_before, None).unwrap_or(f64::NAN);
+    let slapd_cpu_us = slapd.and_then(|p| per_login(slapd_before, Some(p)));
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
     Phase {
         rate: all.len() as f64 / elapsed.as_secs_f64(),
         p50: pct(0.50),
         p99: pct(0.99),
+        cpu_us,
+        slapd_cpu_us,
     }
 }
 
@@ -236,6 +275,8 @@ async fn http(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
 
 fn start_slapd() -> (String, bool) {
     if let Ok(url) = std::env::var("GATEHOUSE_BENCH_LDAP_URL") {
+        let pid = std::env::var("GATEHOUSE_BENCH_LDAP_PID").ok();
+        let _ = SLAPD_PID.set(pid.and_then(|p| p.trim().parse().ok()));
         return (url, false);
     }
     let out = std::process::Command::new("bash")
@@ -247,11 +288,17 @@ fn start_slapd() -> (String, bool) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let url = String::from_utf8_lossy(&out.stdout)
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let url = stdout
         .lines()
         .find_map(|l| l.strip_prefix("export GATEHOUSE_TEST_LDAP_BENCH_URL="))
         .expect("slapd.sh printed the URL")
         .to_owned();
+    let pid = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("export GATEHOUSE_TEST_LDAP_BENCH_PID="))
+        .and_then(|p| p.trim().parse().ok());
+    let _ = SLAPD_PID.set(pid);
     (url, true)
 }
 
@@ -274,6 +321,30 @@ fn main() {
         "ldap_login benchmark: slapd at {url} (loglevel 0), {USERS} users, {seconds} s a phase, {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    if let Ok(only) = std::env::var("GATEHOUSE_BENCH_ONLY") {
+        let c = std::env::var("GATEHOUSE_BENCH_C")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(32);
+        runtime.block_on(async {
+            let gh = gatehouse(&url, c, dir.path()).await;
+            println!("C = {c}, pid {}", std::process::id());
+            match only.as_str() {
+                "raw" => raw(&url, c, phase)
+                    .await
+                    .print("raw ldap3 search + bind, persistent"),
+                "resolver" => resolver(gh, c, phase).await.print("Gatehouse resolver"),
+                "http" => http(gh, c, phase).await.print("Gatehouse HTTP endpoint"),
+                other => println!("GATEHOUSE_BENCH_ONLY: `{other}` is not raw, resolver or http"),
+            }
+        });
+        if started {
+            let _ = std::process::Command::new("bash")
+                .args([SCRIPT, "stop", "bench"])
+                .output();
+        }
+        return;
+    }
     runtime.block_on(async {
         for c in [8, 32] {
             let gh = gatehouse(&url, c, dir.path()).await;
@@ -291,9 +362,16 @@ fn main() {
                 .print("connection per login (contrast)");
             let raw_rate = (raw_before.rate + raw_after.rate) / 2.0;
             let raw_p99 = (raw_before.p99 + raw_after.p99) / 2;
+            let raw_cpu = raw_before
+                .total_cpu_us()
+                .zip(raw_after.total_cpu_us())
+                .map(|(a, b)| (a + b) / 2.0);
             for (name, p) in [("resolver", &res), ("HTTP", &web)] {
+                let cost = raw_cpu
+                    .zip(p.total_cpu_us())
+                    .map_or_else(|| "?".to_owned(), |(raw, p)| format!("{:.2}", raw / p));
                 println!(
-                    "  {name:<8} / raw: throughput {:.2} (goal >= 0.90), p99 {:.2}x (goal <= 2x)",
+                    "  {name:<8} / raw: throughput {:.2} (goal >= 0.90), p99 {:.2}x (goal <= 2x), CPU per login raw/Gatehouse {cost}",
                     p.rate / raw_rate,
                     p.p99.as_secs_f64() / raw_p99.as_secs_f64()
                 );

@@ -7,12 +7,13 @@ use sea_orm::prelude::TextUuid;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, Select,
 };
 use uuid::Uuid;
 
 use crate::entities::{account, link, login_stat};
 use crate::error::{StoreError, corrupt, is_unique_violation};
+use crate::login_cache::Cached;
 use crate::store::{Store, now};
 use crate::types::NewAccount;
 
@@ -99,6 +100,48 @@ pub(crate) async fn with_links(
     })
 }
 
+/// The roles a provider granted, apart from the administrator's.
+pub(crate) fn directory_roles(m: &account::Model) -> Result<Vec<String>, StoreError> {
+    decode(&m.directory_roles, "directory roles", m.id)
+}
+
+/// The one account `select` finds (`None` when it finds none or several), with its links, in
+/// one query: a login's lookup reads the store once, not once for the account and once for its
+/// links.
+pub(crate) async fn with_links_joined(
+    db: &impl ConnectionTrait,
+    select: Select<account::Entity>,
+) -> Result<Option<Cached>, StoreError> {
+    let mut rows = select
+        .find_with_related(link::Entity)
+        .order_by_asc(link::Column::CreatedAt)
+        .order_by_asc(link::Column::Id)
+        .all(db)
+        .await?;
+    if rows.len() != 1 {
+        return Ok(None);
+    }
+    let Some((m, links)) = rows.pop() else {
+        return Ok(None);
+    };
+    cached(m, links)
+}
+
+/// An account row and its link rows as a login's lookup keeps them.
+pub(crate) fn cached(
+    m: account::Model,
+    links: Vec<link::Model>,
+) -> Result<Option<Cached>, StoreError> {
+    let directory_roles = directory_roles(&m)?;
+    Ok(Some(Cached {
+        found: AccountWithLinks {
+            account: account_from_model(m)?,
+            links: links.into_iter().map(link_from_model).collect(),
+        },
+        directory_roles,
+    }))
+}
+
 pub(crate) fn conflict(username: &str, realm: &str) -> StoreError {
     StoreError::Conflict(format!(
         "an account `{username}` already exists in realm `{realm}`"
@@ -172,6 +215,8 @@ impl Store {
         let txn = self.begin_write().await?;
         let model = insert_account(&txn, row, &new).await?;
         txn.commit().await?;
+        // A new account may make an email that named one account ambiguous.
+        self.login_cache.invalidate();
         account_from_model(model)
     }
 
@@ -293,6 +338,7 @@ impl Store {
             .filter(account::Column::Id.eq(TextUuid(id.0)))
             .exec(&self.db)
             .await?;
+        self.login_cache.invalidate();
         if done.rows_affected == 0 {
             return Err(not_found(id));
         }
@@ -342,6 +388,7 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::Db("link vanished while being written".to_owned()))?;
         txn.commit().await?;
+        self.login_cache.invalidate();
         Ok(link_from_model(stored))
     }
 
@@ -356,6 +403,7 @@ impl Store {
             .filter(link::Column::ProviderId.eq(provider_id))
             .exec(&self.db)
             .await?;
+        self.login_cache.invalidate();
         Ok(done.rows_affected > 0)
     }
 

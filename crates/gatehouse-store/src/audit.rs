@@ -2,7 +2,7 @@
 
 use gatehouse_core::{AccountId, Attempt, LoginRecord};
 use sea_orm::prelude::TextUuid;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -60,6 +60,7 @@ impl Store {
         .exec_without_returning(&txn)
         .await?;
         txn.commit().await?;
+        self.login_cache.invalidate();
         Ok(())
     }
 
@@ -105,36 +106,50 @@ impl Store {
         audit_event::Entity::insert_many(events)
             .exec_without_returning(&txn)
             .await?;
-        for (id, (successes, failures, last_success, last_failure)) in stats {
+        if !stats.is_empty() {
             use login_stat::Column as C;
-            // An upsert rather than read-modify-write: concurrent logins of one account must not
-            // lose increments, and accounts created before statistics existed get their row here.
-            let mut on_conflict = OnConflict::column(C::AccountId);
-            on_conflict
-                .value(
-                    C::SuccessCount,
-                    Expr::col((login_stat::Entity, C::SuccessCount)).add(successes),
+            // One upsert for every account of the batch rather than one statement each (a
+            // statement is a round trip to sqlx's connection thread): the counters add up in the
+            // store, so concurrent logins of one account lose no increment, and accounts created
+            // before statistics existed get their row here. Each account appears once (summed
+            // above), as PostgreSQL requires of one INSERT … ON CONFLICT.
+            let excluded = |c: C| Expr::col((Alias::new("excluded"), c));
+            let stored = |c: C| Expr::col((login_stat::Entity, c));
+            let rows =
+                stats
+                    .into_iter()
+                    .map(|(id, (successes, failures, last_success, last_failure))| {
+                        login_stat::ActiveModel {
+                            account_id: Set(TextUuid(id)),
+                            success_count: Set(successes),
+                            failure_count: Set(failures),
+                            last_success_at: Set(last_success),
+                            last_failure_at: Set(last_failure),
+                        }
+                    });
+            login_stat::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::column(C::AccountId)
+                        .value(
+                            C::SuccessCount,
+                            stored(C::SuccessCount).add(excluded(C::SuccessCount)),
+                        )
+                        .value(
+                            C::FailureCount,
+                            stored(C::FailureCount).add(excluded(C::FailureCount)),
+                        )
+                        .value(
+                            C::LastSuccessAt,
+                            Func::coalesce([excluded(C::LastSuccessAt), stored(C::LastSuccessAt)]),
+                        )
+                        .value(
+                            C::LastFailureAt,
+                            Func::coalesce([excluded(C::LastFailureAt), stored(C::LastFailureAt)]),
+                        )
+                        .to_owned(),
                 )
-                .value(
-                    C::FailureCount,
-                    Expr::col((login_stat::Entity, C::FailureCount)).add(failures),
-                );
-            if let Some(at) = last_success {
-                on_conflict.value(C::LastSuccessAt, Expr::value(at));
-            }
-            if let Some(at) = last_failure {
-                on_conflict.value(C::LastFailureAt, Expr::value(at));
-            }
-            login_stat::Entity::insert(login_stat::ActiveModel {
-                account_id: Set(TextUuid(id)),
-                success_count: Set(successes),
-                failure_count: Set(failures),
-                last_success_at: Set(last_success),
-                last_failure_at: Set(last_failure),
-            })
-            .on_conflict(on_conflict.to_owned())
-            .exec_without_returning(&txn)
-            .await?;
+                .exec_without_returning(&txn)
+                .await?;
         }
         txn.commit().await?;
         Ok(())

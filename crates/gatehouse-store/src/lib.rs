@@ -8,6 +8,7 @@ mod accounts;
 mod audit;
 pub mod entities;
 mod error;
+mod login_cache;
 mod login_log;
 pub mod migration;
 mod replay;
@@ -20,6 +21,7 @@ mod url;
 pub mod testing;
 
 pub use error::StoreError;
+pub use login_cache::TTL as LOGIN_CACHE_TTL;
 pub use migration::Migrator;
 pub use store::Store;
 pub use types::{AuditEvent, LoginStats, NewAccount};

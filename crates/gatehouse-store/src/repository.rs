@@ -1,5 +1,7 @@
 //! What the login resolver needs (`gatehouse_core::AccountRepository`).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use gatehouse_core::{
     Account, AccountId, AccountRepository, AccountWithLinks, LoginRecord, NewLink, Profile,
@@ -7,32 +9,61 @@ use gatehouse_core::{
 };
 use sea_orm::prelude::TextUuid;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::accounts::{
-    account_from_model, email_key, insert_account, link_from_model, new_account_row, not_found,
-    to_json, with_links,
+    account_from_model, cached, directory_roles, email_key, insert_account, link_from_model,
+    new_account_row, not_found, to_json, with_links_joined,
 };
 use crate::entities::{account, link};
 use crate::error::StoreError;
+use crate::login_cache::Cached;
 use crate::store::{Store, now};
 use crate::types::NewAccount;
 
 impl Store {
+    /// The account a login names, with its links: the cached copy when it is fresh (see
+    /// `login_cache`), else one query.
     async fn lookup_for_login(
         &self,
         realm: &str,
         login_key: &str,
         by_email: bool,
     ) -> Result<Option<AccountWithLinks>, StoreError> {
-        if let Some(found) = self.find_account(realm, login_key).await? {
+        let cache = &self.login_cache;
+        let generation = cache.generation();
+        if let Some(hit) = cache.get(realm, login_key, by_email).await {
+            return Ok(Some(hit.found.clone()));
+        }
+        let Some(cached) = self.read_for_login(realm, login_key, by_email).await? else {
+            return Ok(None);
+        };
+        let found = cached.found.clone();
+        cache
+            .insert(generation, realm, login_key, by_email, Arc::new(cached))
+            .await;
+        Ok(Some(found))
+    }
+
+    async fn read_for_login(
+        &self,
+        realm: &str,
+        login_key: &str,
+        by_email: bool,
+    ) -> Result<Option<Cached>, StoreError> {
+        let by_username = account::Entity::find()
+            .filter(account::Column::Realm.eq(realm))
+            .filter(account::Column::UsernameKey.eq(login_key));
+        // The username key is unique in a realm: one account at most.
+        if let Some(found) = with_links_joined(&self.db, by_username).await? {
             return Ok(Some(found));
         }
         let Some(key) = email_key(login_key).filter(|_| by_email) else {
             return Ok(None);
         };
-        // Two rows are enough to know the email is ambiguous.
+        // Two rows are enough to know the email is ambiguous (a join would not bound the
+        // accounts read, so the links come in a second query).
         let mut matches = account::Entity::find()
             .filter(account::Column::Realm.eq(realm))
             .filter(account::Column::EmailKey.eq(key))
@@ -42,10 +73,16 @@ impl Store {
         if matches.len() != 1 {
             return Ok(None);
         }
-        match matches.pop() {
-            Some(m) => Ok(Some(with_links(&self.db, m).await?)),
-            None => Ok(None),
-        }
+        let Some(m) = matches.pop() else {
+            return Ok(None);
+        };
+        let links = link::Entity::find()
+            .filter(link::Column::AccountId.eq(m.id))
+            .order_by_asc(link::Column::CreatedAt)
+            .order_by_asc(link::Column::Id)
+            .all(&self.db)
+            .await?;
+        cached(m, links)
     }
 
     async fn provision_account(
@@ -82,6 +119,7 @@ impl Store {
         .exec_with_returning(&txn)
         .await?;
         txn.commit().await?;
+        self.login_cache.invalidate();
         Ok(AccountWithLinks {
             account: account_from_model(account)?,
             links: vec![link_from_model(link)],
@@ -95,6 +133,7 @@ impl Store {
             .filter(link::Column::Id.eq(TextUuid(link_id)))
             .exec(&self.db)
             .await?;
+        self.login_cache.invalidate();
         if done.rows_affected == 0 {
             return Err(StoreError::NotFound(format!("link {link_id}")));
         }
@@ -105,24 +144,22 @@ impl Store {
     /// granted roles always, since an empty list from a directory means the user left every
     /// group. Administrator-assigned roles are another column and stay.
     async fn store_profile(&self, id: AccountId, profile: &Profile) -> Result<Account, StoreError> {
-        // Most logins bring the profile the account already has: a read answers them without
-        // taking the (single, on SQLite) write lock.
+        // Most logins bring the profile the account already has: the copy the login's lookup
+        // just made answers them without a read, and without taking the (single, on SQLite)
+        // write lock.
+        if let Some(cached) = self.login_cache.account(id).await
+            && unchanged(&cached.found.account, &cached.directory_roles, profile)
+        {
+            return Ok(cached.found.account.clone());
+        }
         let current = account::Entity::find_by_id(TextUuid(id.0))
             .one(&self.db)
             .await?
             .ok_or_else(|| not_found(id))?;
-        let unchanged = current.groups == to_json(&profile.groups)?
-            && current.directory_roles == to_json(&profile.roles)?
-            && profile
-                .email
-                .as_ref()
-                .is_none_or(|e| current.email.as_ref() == Some(e))
-            && profile
-                .name
-                .as_ref()
-                .is_none_or(|n| current.name.as_ref() == Some(n));
-        if unchanged {
-            return account_from_model(current);
+        let granted = directory_roles(&current)?;
+        let current = account_from_model(current)?;
+        if unchanged(&current, &granted, profile) {
+            return Ok(current);
         }
         let mut update = account::Entity::update_many()
             .col_expr(
@@ -146,12 +183,27 @@ impl Store {
         let updated = update
             .filter(account::Column::Id.eq(TextUuid(id.0)))
             .exec_with_returning(&self.db)
-            .await?;
-        match updated.into_iter().next() {
+            .await;
+        self.login_cache.invalidate();
+        match updated?.into_iter().next() {
             Some(m) => account_from_model(m),
             None => Err(not_found(id)),
         }
     }
+}
+
+/// Whether storing `profile` would leave the account as it is.
+fn unchanged(current: &Account, granted: &[String], profile: &Profile) -> bool {
+    current.groups == profile.groups
+        && granted == profile.roles.as_slice()
+        && profile
+            .email
+            .as_ref()
+            .is_none_or(|e| current.email.as_ref() == Some(e))
+        && profile
+            .name
+            .as_ref()
+            .is_none_or(|n| current.name.as_ref() == Some(n))
 }
 
 #[async_trait]

@@ -13,6 +13,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 use crate::error::StoreError;
+use crate::login_cache::LoginCache;
 use crate::login_log::LoginLog;
 use crate::migration::Migrator;
 use crate::url::{Backend, Target, validate_schema};
@@ -31,6 +32,8 @@ pub struct Store {
     backend: Backend,
     /// Batches login records into shared transactions; `None` on the writer's own handle.
     pub(crate) login_log: Option<Arc<LoginLog>>,
+    /// The accounts logins looked up in the last second (`login_cache`).
+    pub(crate) login_cache: Arc<LoginCache>,
 }
 
 // Hand-written: the pool's own Debug may include connect options.
@@ -120,6 +123,7 @@ impl Store {
             db,
             backend: target.backend,
             login_log: None,
+            login_cache: Arc::new(LoginCache::new()),
         };
         Ok(Store {
             login_log: Some(LoginLog::start(writer.clone())),

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_store::testing::TestStore;
 
+pub mod rp;
 pub mod upstream;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
