@@ -4,9 +4,13 @@
 //! `not yet valid`, `expired`, `subject`, `recipient`, `in_response_to`.
 //!
 //! Only signed content is trusted: samael's `reduce_xml_to_signed` (xmlsec) verifies every
-//! `ds:Signature` against the IdP's certificates and returns a new document holding nothing but
-//! the elements those signatures cover. The Assertion read is taken from that document, so an
-//! unsigned Assertion placed next to (or around) a signed one is never seen (signature wrapping).
+//! `ds:Signature` against the IdP's certificates and, in `PreDigest` mode, returns the very
+//! octets the signature's digest was computed over (the canonical form of the signed element:
+//! the Response's when it is signed, else the Assertion's). The Assertion is read from those
+//! octets, so an unsigned Assertion placed next to (or around) a signed one is never seen
+//! (signature wrapping), and a comment slipped into signed text (`al<!-- -->ice`) is not in
+//! them: the value read is the whole text. (`PreDigest` also avoids the libxml2 tree surgery of
+//! the other modes, which leaks memory in samael 0.0.22 — found by the fuzz target.)
 
 use chrono::{DateTime, Duration, Utc};
 use samael::crypto::{
@@ -73,14 +77,13 @@ pub(crate) fn check(xml: &str, exp: &Expected<'_>) -> Result<Checked, CallbackEr
     let signed = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
         xml,
         exp.certs,
-        ReduceMode::ValidateAndMarkNoAncestors,
+        ReduceMode::PreDigest,
         Some(&ALGORITHMS),
     )
     .map_err(|_| {
         invalid(
             "signature: a signature does not verify against the IdP metadata's signing \
-             certificate(s), uses a refused algorithm, or covers an element that was altered \
-             since (a comment or node added inside it)",
+             certificate(s), uses a refused algorithm, or references no single element",
         )
     })?;
     // From here on, only `signed` is read.

@@ -230,11 +230,11 @@ async fn wrapping_signed_assertion_moved_away() {
 }
 
 /// A comment inside the signed NameID does not break the XML signature (exclusive c14n drops
-/// comments), so a naive reader could take `al` (or `alice@corp.test` out of
-/// `alice@corp.test<!---->.evil.test`). The verified content no longer matches the element in the
-/// document node for node, so the Response is refused at the signature check — never read.
+/// comments), so a reader of the document could take `al` (or `alice@corp.test` out of
+/// `alice@corp.test<!---->.evil.test`). The connector reads the canonical signed octets
+/// (xmlsec's pre-digest data), where the comment is gone: the value is the whole text.
 #[tokio::test]
-async fn comment_inside_name_id_is_refused() {
+async fn comment_inside_name_id_does_not_truncate_it() {
     let l = login("").await;
     let mut r = l.resp();
     r.name_id = "alice".into();
@@ -242,19 +242,28 @@ async fn comment_inside_name_id_is_refused() {
         .xml()
         .replace(">alice</saml:NameID>", ">al<!-- -->ice</saml:NameID>");
     assert!(xml.contains("al<!-- -->ice"));
-    l.refused(&xml, "signature").await;
+    let id = l.post(&xml).await.unwrap();
+    assert_eq!(id.external_id, "alice");
+    assert_eq!(id.username.as_deref(), Some("alice"));
     // The classic form of the attack: a suffix hidden behind a comment.
     let mut r = l.resp();
     r.name_id = "alice@corp.test.evil.test".into();
+    r.attributes.retain(|(n, _)| n != "uid");
     let xml = r.xml().replace(
         "alice@corp.test.evil.test</saml:NameID>",
         "alice@corp.test<!---->.evil.test</saml:NameID>",
     );
-    l.refused(&xml, "signature").await;
-    // Only the comment makes the difference.
+    let id = l.post(&xml).await.unwrap();
+    assert_eq!(id.external_id, "alice@corp.test.evil.test");
+    assert_eq!(id.username.as_deref(), Some("alice@corp.test.evil.test"));
+    // Also when the Response, not the Assertion, is signed.
     let mut r = l.resp();
+    r.sign = Sign::Response;
     r.name_id = "alice".into();
-    assert_eq!(l.post(&r.xml()).await.unwrap().external_id, "alice");
+    let xml = r
+        .xml()
+        .replace(">alice</saml:NameID>", ">al<!-- -->ice</saml:NameID>");
+    assert_eq!(l.post(&xml).await.unwrap().external_id, "alice");
 }
 
 #[tokio::test]

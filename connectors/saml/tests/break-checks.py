@@ -40,6 +40,7 @@ M=[
  ("notbefore-confirmation", 'response.rs', '            if let Some(nb) = data.not_before\n                && exp.now + exp.skew < nb', '            if let Some(nb) = data.not_before\n                && false && exp.now + exp.skew < nb'),
  ("issuer", 'response.rs', '    if issuer != exp.idp_entity_id {\n        return Err(invalid(format!(\n            "issuer: the Assertion', '    if false {\n        return Err(invalid(format!(\n            "issuer: the Assertion'),
  ("allowed_groups", 'mapping.rs', '&& !groups.iter().any(|g| self.allowed_groups.contains(g))', '&& false'),
+ ("reduce-mode", 'response.rs', 'ReduceMode::PreDigest,', 'ReduceMode::ValidateAndMarkNoAncestors,'),
  ("metadata-signing-cert", 'metadata.rs', '    if certs.is_empty() {', '    if false {', 'sp'),
  ("relay_state", 'provider.rs', '|| !Secret::new(p.relay_state.as_str()).ct_eq(relay_state)', ''),
 ]
