@@ -148,3 +148,62 @@ fn check_root(xml: &str) -> Result<(), CallbackError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expected() -> LogoutExpected<'static> {
+        LogoutExpected {
+            idp_entity_id: "https://idp.example.org",
+            certs: &[],
+            slo_url: "https://gh.example.org/realms/main/broker/corp/slo",
+            skew: chrono::Duration::seconds(60),
+            now: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_pending_logout_answers_once() {
+        let pending = PendingLogouts::default();
+        pending.insert("_a");
+        assert!(!pending.take("_b"));
+        assert!(pending.take("_a"));
+        assert!(!pending.take("_a"), "an answered request is forgotten");
+    }
+
+    #[test]
+    fn an_unsigned_or_doubled_response_is_refused_before_it_is_read() {
+        let pending = PendingLogouts::default();
+        let err = parse_query("SAMLResponse=abc&RelayState=x", &expected(), &pending)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not signed"), "{err}");
+        let err = parse_query(
+            "SAMLResponse=abc&SAMLResponse=def&Signature=x",
+            &expected(),
+            &pending,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("more than once"), "{err}");
+        let err = parse_query("SAMLRequest=abc&Signature=x", &expected(), &pending)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no SAMLResponse"), "{err}");
+    }
+
+    #[test]
+    fn only_a_protocol_logout_response_is_read() {
+        let ok = r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"/>"#;
+        assert!(check_root(ok).is_ok());
+        for bad in [
+            r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"/>"#,
+            r#"<x:LogoutResponse xmlns:x="urn:example:other"/>"#,
+            "<LogoutResponse/>",
+            "",
+        ] {
+            assert!(check_root(bad).is_err(), "{bad}");
+        }
+    }
+}
