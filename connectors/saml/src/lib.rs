@@ -7,12 +7,14 @@
 //!
 //! Module map: [`settings`] (keys) · `metadata` (IdP metadata) · `authn_request` · `envelope`
 //! (the unverified first look) · `response` (the ACS checks) · `mapping` · `logout` ·
+//! `logout_response` (the IdP's answer to the broker's LogoutRequest) ·
 //! `sp_metadata` · `signing` (SP key, templates, query signatures) · `provider`.
 
 mod authn_request;
 mod envelope;
 mod error;
 mod logout;
+mod logout_response;
 mod mapping;
 mod metadata;
 mod provider;
@@ -24,6 +26,7 @@ mod sp_metadata;
 pub use error::SamlError;
 pub use gatehouse_connector_oauth2::http_client;
 pub use logout::IdpLogoutRequest;
+pub use logout_response::IdpLogoutResponse;
 pub use mapping::LogoutHint;
 pub use provider::{MAX_SAML_RESPONSE_BYTES, SamlProvider, SpUrls};
 pub use settings::{Binding, SamlSettings};

@@ -30,7 +30,7 @@ pub struct IdpLogoutRequest {
     pub session_index: Option<String>,
 }
 
-fn invalid(msg: impl Into<String>) -> CallbackError {
+pub(crate) fn invalid(msg: impl Into<String>) -> CallbackError {
     CallbackError::Invalid(msg.into())
 }
 
@@ -95,16 +95,22 @@ pub(crate) struct LogoutExpected<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// Parses and checks an HTTP-Redirect LogoutRequest from its raw query string (the signature
-/// covers the parameters exactly as the IdP encoded them).
-pub(crate) fn parse_query(
-    raw_query: &str,
-    exp: &LogoutExpected<'_>,
-) -> Result<IdpLogoutRequest, CallbackError> {
-    let mut saml_request = None;
+/// A SAML message received over HTTP-Redirect, split from its raw query string.
+pub(crate) struct RedirectMessage {
+    /// The `SAMLRequest` / `SAMLResponse` value, URL-decoded (still base64 + deflate).
+    pub message: String,
+    pub sig_alg: Option<String>,
+    pub signature: Option<String>,
+    /// The signed octets: `{param}=…[&RelayState=…]&SigAlg=…`, in that order, as received.
+    pub signed_octets: String,
+}
+
+/// Splits an HTTP-Redirect query: `param` is `SAMLRequest` or `SAMLResponse`. A repeated
+/// parameter is refused (which of two would the signature cover?).
+pub(crate) fn split_query(raw_query: &str, param: &str) -> Result<RedirectMessage, CallbackError> {
+    let mut message = None;
     let mut sig_alg = None;
     let mut signature = None;
-    // The signed octets: `SAMLRequest=…[&RelayState=…]&SigAlg=…`, in that order, as received.
     let mut raw_parts: [Option<&str>; 3] = [None; 3];
     for part in raw_query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
@@ -115,7 +121,7 @@ pub(crate) fn parse_query(
                 .ok_or_else(|| invalid("logout: bad query encoding"))
         };
         let slot = match k {
-            "SAMLRequest" => Some(0),
+            _ if k == param => Some(0),
             "RelayState" => Some(1),
             "SigAlg" => Some(2),
             _ => None,
@@ -127,7 +133,7 @@ pub(crate) fn parse_query(
             raw_parts[i] = Some(part);
         }
         match k {
-            "SAMLRequest" => saml_request = Some(decoded()?),
+            _ if k == param => message = Some(decoded()?),
             "SigAlg" => sig_alg = Some(decoded()?),
             "Signature" => {
                 if signature.is_some() {
@@ -138,20 +144,76 @@ pub(crate) fn parse_query(
             _ => {}
         }
     }
-    let saml_request = saml_request.ok_or_else(|| invalid("logout: no SAMLRequest"))?;
+    let message = message.ok_or_else(|| invalid(format!("logout: no {param}")))?;
     let signed_octets = raw_parts
         .iter()
         .flatten()
         .copied()
         .collect::<Vec<_>>()
         .join("&");
-    check(
-        &saml_request,
-        sig_alg.as_deref(),
-        signature.as_deref(),
-        &signed_octets,
-        exp,
-    )
+    Ok(RedirectMessage {
+        message,
+        sig_alg,
+        signature,
+        signed_octets,
+    })
+}
+
+/// Checks the query signature when there is one (`what` names the message in errors).
+pub(crate) fn verify_redirect_signature(
+    msg: &RedirectMessage,
+    certs: &[CertificateDer],
+    what: &str,
+) -> Result<(), CallbackError> {
+    match (msg.sig_alg.as_deref(), msg.signature.as_deref()) {
+        (Some(alg), Some(sig)) => {
+            let sig = STANDARD
+                .decode(sig.trim())
+                .map_err(|_| invalid(format!("signature: the {what} Signature is not base64")))?;
+            let ok = verify_query(&msg.signed_octets, alg, &sig, certs)
+                .map_err(|e| invalid(format!("signature: {e}")))?;
+            if !ok {
+                return Err(invalid(format!(
+                    "signature: the {what} signature does not verify against the IdP \
+                     metadata's signing certificate(s)"
+                )));
+            }
+            Ok(())
+        }
+        (None, None) => Ok(()),
+        _ => Err(invalid("signature: SigAlg and Signature go together")),
+    }
+}
+
+/// base64 + raw deflate, bounded, no DOCTYPE.
+pub(crate) fn inflate(message: &str, param: &str) -> Result<String, CallbackError> {
+    let compact: String = message
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let deflated = STANDARD
+        .decode(compact)
+        .map_err(|_| invalid(format!("xml: {param} is not base64")))?;
+    let mut xml = String::new();
+    DeflateDecoder::new(deflated.as_slice())
+        .take(MAX_INFLATED)
+        .read_to_string(&mut xml)
+        .map_err(|_| invalid(format!("xml: {param} is not deflated UTF-8")))?;
+    if has_doctype(&xml) {
+        return Err(invalid("xml: a DOCTYPE is not allowed"));
+    }
+    Ok(xml)
+}
+
+/// Parses and checks an HTTP-Redirect LogoutRequest from its raw query string (the signature
+/// covers the parameters exactly as the IdP encoded them).
+pub(crate) fn parse_query(
+    raw_query: &str,
+    exp: &LogoutExpected<'_>,
+) -> Result<IdpLogoutRequest, CallbackError> {
+    let msg = split_query(raw_query, "SAMLRequest")?;
+    verify_redirect_signature(&msg, exp.certs, "LogoutRequest")?;
+    check(&inflate(&msg.message, "SAMLRequest")?, exp)
 }
 
 /// As [`parse_query`], from decoded parameters: the signed octets are re-encoded with
@@ -174,46 +236,28 @@ pub(crate) fn parse_params(
     parse_query(&query.finish(), exp)
 }
 
-fn check(
-    saml_request: &str,
-    sig_alg: Option<&str>,
-    signature: Option<&str>,
-    signed_octets: &str,
+/// Checks the fresh IssueInstant of a logout message (`what` names it in errors).
+pub(crate) fn check_instant(
+    instant: Option<DateTime<Utc>>,
     exp: &LogoutExpected<'_>,
-) -> Result<IdpLogoutRequest, CallbackError> {
-    match (sig_alg, signature) {
-        (Some(alg), Some(sig)) => {
-            let sig = STANDARD
-                .decode(sig.trim())
-                .map_err(|_| invalid("signature: the LogoutRequest Signature is not base64"))?;
-            let ok = verify_query(signed_octets, alg, &sig, exp.certs)
-                .map_err(|e| invalid(format!("signature: {e}")))?;
-            if !ok {
-                return Err(invalid(
-                    "signature: the LogoutRequest signature does not verify against the IdP \
-                     metadata's signing certificate(s)",
-                ));
-            }
-        }
-        (None, None) => {}
-        _ => return Err(invalid("signature: SigAlg and Signature go together")),
+    what: &str,
+) -> Result<(), CallbackError> {
+    let instant = instant.ok_or_else(|| invalid(format!("xml: the {what} has no IssueInstant")))?;
+    if instant > exp.now + exp.skew {
+        return Err(invalid(format!(
+            "not yet valid: the {what}'s IssueInstant is in the future"
+        )));
     }
-    let compact: String = saml_request
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    let deflated = STANDARD
-        .decode(compact)
-        .map_err(|_| invalid("xml: SAMLRequest is not base64"))?;
-    let mut xml = String::new();
-    DeflateDecoder::new(deflated.as_slice())
-        .take(MAX_INFLATED)
-        .read_to_string(&mut xml)
-        .map_err(|_| invalid("xml: SAMLRequest is not deflated UTF-8"))?;
-    if has_doctype(&xml) {
-        return Err(invalid("xml: a DOCTYPE is not allowed"));
+    if instant + Duration::seconds(MAX_AGE_S) + exp.skew < exp.now {
+        return Err(invalid(format!(
+            "expired: the {what} is older than 5 minutes"
+        )));
     }
-    let req = read_logout_request(&xml).map_err(invalid)?;
+    Ok(())
+}
+
+fn check(xml: &str, exp: &LogoutExpected<'_>) -> Result<IdpLogoutRequest, CallbackError> {
+    let req = read_logout_request(xml).map_err(invalid)?;
     let issuer = req.issuer.as_deref();
     if issuer != Some(exp.idp_entity_id) {
         return Err(invalid(format!(
@@ -229,19 +273,7 @@ fn check(
             exp.slo_url
         )));
     }
-    let instant = req
-        .issue_instant
-        .ok_or_else(|| invalid("xml: the LogoutRequest has no IssueInstant"))?;
-    if instant > exp.now + exp.skew {
-        return Err(invalid(
-            "not yet valid: the LogoutRequest's IssueInstant is in the future",
-        ));
-    }
-    if instant + Duration::seconds(MAX_AGE_S) + exp.skew < exp.now {
-        return Err(invalid(
-            "expired: the LogoutRequest is older than 5 minutes",
-        ));
-    }
+    check_instant(req.issue_instant, exp, "LogoutRequest")?;
     let id = req
         .id
         .filter(|id| !id.is_empty())

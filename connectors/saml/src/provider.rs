@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::authn_request::{AuthnRequest, new_id, redirect_url};
 use crate::error::SamlError;
 use crate::logout::{self, IdpLogoutRequest, LogoutExpected};
+use crate::logout_response::{self, IdpLogoutResponse, PendingLogouts};
 use crate::mapping::{LogoutHint, Mapping};
 use crate::metadata::MetadataSource;
 use crate::response::{self, Expected};
@@ -52,6 +53,8 @@ pub struct SamlProvider {
     key: Option<SpKey>,
     metadata: MetadataSource,
     auto_redirect: bool,
+    /// The LogoutRequests sent on broker logout, until their LogoutResponse comes back.
+    pending_logouts: PendingLogouts,
 }
 
 impl std::fmt::Debug for SamlProvider {
@@ -129,6 +132,7 @@ impl SamlProvider {
             key,
             metadata,
             auto_redirect: false,
+            pending_logouts: PendingLogouts::default(),
         })
     }
 
@@ -203,6 +207,18 @@ impl SamlProvider {
     ) -> Result<IdpLogoutRequest, CallbackError> {
         let md = self.metadata.snapshot();
         logout::parse_query(raw_query, &self.logout_expected(&md))
+    }
+
+    /// Checks the IdP's LogoutResponse (HTTP-Redirect binding, raw query string without `?`) to
+    /// a LogoutRequest sent by [`RedirectProvider::logout_location`]: signed by the IdP, Issuer,
+    /// Destination, IssueInstant, InResponseTo (single use). A non-Success status is returned,
+    /// not an error: the caller logs it.
+    pub fn parse_logout_response_query(
+        &self,
+        raw_query: &str,
+    ) -> Result<IdpLogoutResponse, CallbackError> {
+        let md = self.metadata.snapshot();
+        logout_response::parse_query(raw_query, &self.logout_expected(&md), &self.pending_logouts)
     }
 
     fn logout_expected<'a>(&'a self, md: &'a crate::metadata::IdpMetadata) -> LogoutExpected<'a> {
@@ -361,8 +377,9 @@ impl RedirectProvider for SamlProvider {
 
     /// With `global_logout` and an IdP SLO endpoint (HTTP-Redirect): a LogoutRequest for the
     /// NameID and SessionIndex in `logout_hint`, with `RelayState = return_to`. The IdP sends
-    /// its LogoutResponse to the SLO URL with that RelayState; the server must check it against
-    /// the allowed post-logout URIs before following it.
+    /// its LogoutResponse to the SLO URL with that RelayState, which the server does not follow
+    /// (it goes to its own fixed logged-out URL); the request's ID is remembered for
+    /// [`SamlProvider::parse_logout_response_query`].
     fn logout_location(&self, logout_hint: Option<&str>, return_to: &str) -> Option<String> {
         if !self.settings.global_logout {
             return None;
@@ -370,17 +387,15 @@ impl RedirectProvider for SamlProvider {
         let hint: LogoutHint = serde_json::from_str(logout_hint?).ok()?;
         let md = self.metadata.snapshot();
         let slo = md.slo_redirect.as_ref()?;
-        let xml = logout::logout_request_xml(
-            &new_id(),
-            Utc::now(),
-            &slo.location,
-            &self.sp.entity_id,
-            &hint,
-        );
+        let id = new_id();
+        let xml =
+            logout::logout_request_xml(&id, Utc::now(), &slo.location, &self.sp.entity_id, &hint);
         let relay = (!return_to.is_empty()).then_some(return_to);
-        redirect_url(&slo.location, "SAMLRequest", &xml, relay, self.signer())
+        let url = redirect_url(&slo.location, "SAMLRequest", &xml, relay, self.signer())
             .inspect_err(|e| tracing::warn!(error = %e, "cannot build the SAML LogoutRequest"))
-            .ok()
+            .ok()?;
+        self.pending_logouts.insert(&id);
+        Some(url)
     }
 }
 

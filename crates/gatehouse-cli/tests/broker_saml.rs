@@ -2,7 +2,8 @@
 //! button → the test IdP (pysaml2, tests/peers/saml-idp.sh) login → its auto-submitting POST to
 //! Gatehouse's ACS (cross-site, so through the same-site bounce) → a code for the relying party →
 //! tokens with the mapped username and groups. Then replays (one instance and two on one store),
-//! account matching (`jit`, `link_existing`), `allowed_groups`, and IdP-initiated single logout.
+//! account matching (`jit`, `link_existing`), `allowed_groups`, IdP-initiated single logout, and
+//! SP-initiated single logout (broker_saml/slo.rs).
 //!
 //! Gatehouse's public URL is `http://localhost:PORT` and the IdP is on `127.0.0.1`: two sites, so
 //! the scripted browser (common/browser.rs) leaves the SameSite=Lax cookies out of the IdP's POST
@@ -13,6 +14,8 @@ mod common;
 
 #[path = "broker_saml/flow.rs"]
 mod flow;
+#[path = "broker_saml/slo.rs"]
+mod slo;
 
 use base64::Engine;
 use common::browser::Browser;

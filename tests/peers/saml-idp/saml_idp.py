@@ -19,6 +19,8 @@ Endpoints (http://127.0.0.1:P):
   POST /admin/emit           user, acs, audience [, in_response_to, assertion_id, nameid,
                              attr=k=v ...]: a signed SAMLResponse (base64) without a login
   GET  /admin/sessions       JSON: user -> sp -> [name_id, session_index] of the last logins
+                             (an SP's LogoutRequest removes the matching entry)
+  GET  /admin/logouts        JSON: the LogoutRequests SPs sent: [{sp, name_id, session_index, signed}]
 
 An AuthnRequest from an SP whose metadata the IdP has not loaded, or whose ACS URL that metadata
 does not list, is refused: a login through this IdP shows that it accepted the SP's metadata.
@@ -120,6 +122,7 @@ class Idp:
         self.server, self.conf = make_idp(base, state)
         self.pending = {}   # login form key -> (request id, sp, acs, relay state)
         self.sessions = {}  # user -> sp -> (name_id, session_index)
+        self.logouts = []   # the LogoutRequests SPs sent: {sp, name_id, session_index, signed}
         # Requests are served on threads; pysaml2's state and the assertion-id override are not
         # made for that.
         self.lock = threading.RLock()
@@ -243,6 +246,16 @@ def make_app(idp):
                     return reply('200 OK', f'<!doctype html><title>Logged out</title><p id="status">{html.escape(status)}</p>')
                 req = idp.server.parse_logout_request(q['SAMLRequest'], BINDING_HTTP_REDIRECT)
                 sp = req.message.issuer.text
+                name_id = req.message.name_id.text if req.message.name_id is not None else None
+                indexes = [i.text for i in (req.message.session_index or [])]
+                with idp.lock:
+                    idp.logouts.append({'sp': sp, 'name_id': name_id, 'session_index': indexes,
+                                        'signed': 'Signature' in q})
+                    # SP-initiated logout ends the matching IdP session of that SP.
+                    for user, by_sp in idp.sessions.items():
+                        if by_sp.get(sp, (None, None))[0] == name_id and \
+                                (not indexes or by_sp[sp][1] in indexes):
+                            del by_sp[sp]
                 slo = idp.server.metadata.single_logout_service(sp, BINDING_HTTP_REDIRECT, 'spsso')
                 resp = idp.server.create_logout_response(req.message, [BINDING_HTTP_REDIRECT], sign=False)
                 info = idp.server.apply_binding(BINDING_HTTP_REDIRECT, str(resp), slo[0]['location'],
@@ -268,6 +281,8 @@ def make_app(idp):
                 return reply('200 OK', base64.b64encode(xml.encode()).decode(), 'text/plain')
             if path == '/admin/sessions':
                 return reply('200 OK', json.dumps(idp.sessions), 'application/json')
+            if path == '/admin/logouts':
+                return reply('200 OK', json.dumps(idp.logouts), 'application/json')
             return reply('404 Not Found', 'not found', 'text/plain')
         except Exception as e:  # a test peer: say what went wrong instead of a bare 500
             return reply('500 Internal Server Error', f'{type(e).__name__}: {e}', 'text/plain')

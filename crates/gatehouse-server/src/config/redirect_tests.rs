@@ -147,6 +147,20 @@ fn saml_settings_are_checked_with_the_key_named() {
 }
 
 #[test]
+fn idp_initiated_login_is_refused_by_name_until_the_broker_supports_it() {
+    let err = problem(&format!("{SAML}allow_idp_initiated = true\n"));
+    assert!(
+        err.contains("realms.main.providers[1].allow_idp_initiated"),
+        "{err}"
+    );
+    assert!(
+        err.contains("IdP-initiated login is not supported by the broker yet"),
+        "{err}"
+    );
+    load(&format!("{SAML}allow_idp_initiated = false\n")).unwrap();
+}
+
+#[test]
 fn an_unknown_kind_names_every_kind_this_build_offers() {
     let err = problem(&SAML.replace("kind = \"saml\"", "kind = \"kerberos\""));
     assert!(err.contains("unknown kind `kerberos`"), "{err}");

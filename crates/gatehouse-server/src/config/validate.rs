@@ -160,6 +160,18 @@ fn check_realm(name: &str, realm: &RealmConfig, problems: &mut Vec<Problem>) {
                 if let Err(e) = settings.validate() {
                     problems.push(Problem::new(at(&format!("providers[{i}]")), e));
                 }
+                // The connector could check an unsolicited Response, but the broker has no
+                // relying party to send its user back to: refused rather than accepted and
+                // then failing at every IdP-initiated login.
+                if settings.allow_idp_initiated {
+                    problems.push(Problem::new(
+                        at(&format!("providers[{i}].allow_idp_initiated")),
+                        "IdP-initiated login is not supported by the broker yet (an unsolicited \
+                         Response has no relying party to return to); remove \
+                         `allow_idp_initiated` or set it to false, and start logins at the \
+                         relying party",
+                    ));
+                }
             }
         }
     }

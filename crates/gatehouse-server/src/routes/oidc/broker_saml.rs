@@ -1,6 +1,7 @@
 //! The routes only SAML providers have, beside the shared start and callback (the ACS):
 //! the SP metadata the IdP is configured from, and the SP's SingleLogoutService, where the IdP
-//! sends the browser to end its broker session (IdP-initiated single logout).
+//! sends the browser to end its broker session (IdP-initiated single logout) and answers the
+//! LogoutRequest the broker sent on its own logout (`global_logout`).
 
 use std::sync::Arc;
 
@@ -42,6 +43,7 @@ pub async fn metadata(
 /// `GET /realms/{realm}/broker/{provider}/slo`: a signed LogoutRequest from the IdP (HTTP-Redirect
 /// binding). This browser's session ends when it belongs to the account linked to the request's
 /// NameID; either way the IdP gets its LogoutResponse, so its own logout chain goes on.
+/// A `SAMLResponse` instead is the IdP's answer to the broker's own LogoutRequest.
 pub async fn slo(
     State(g): State<Arc<Gatehouse>>,
     Path((realm, provider)): Path<(String, String)>,
@@ -55,6 +57,11 @@ pub async fn slo(
         return error_page(&g.pages, StatusCode::NOT_FOUND, "No such provider.", None);
     };
     let params = query_pairs(query.as_deref());
+    if params.iter().any(|(k, _)| k == "SAMLResponse")
+        && !params.iter().any(|(k, _)| k == "SAMLRequest")
+    {
+        return logout_response(&runtime.oidc, &realm, &provider, saml, query.as_deref());
+    }
     // SAML profiles §4.4.3.1: the IdP must sign a LogoutRequest it sends over HTTP-Redirect. An
     // unsigned one would let any page that knows a user's NameID log that user out.
     if !params.iter().any(|(k, _)| k == "Signature") {
@@ -132,4 +139,40 @@ pub async fn slo(
         headers.append(header::SET_COOKIE, set_cookie(oidc, CSRF_COOKIE, "", 0));
     }
     response
+}
+
+/// The IdP's LogoutResponse after the broker's logout sent it a LogoutRequest. The broker
+/// session ended before the browser left, so whatever the answer says the browser goes on to
+/// the realm's fixed `/logged-out` (which follows the sealed destination the logout left in a
+/// cookie) — never to the RelayState as received, which anyone could have written (an open
+/// redirect otherwise). An answer that fails the checks or reports a failure is logged.
+fn logout_response(
+    oidc: &gatehouse_oidc::OidcProvider,
+    realm: &str,
+    provider: &str,
+    saml: &gatehouse_connector_saml::SamlProvider,
+    query: Option<&str>,
+) -> Response {
+    match saml.parse_logout_response_query(query.unwrap_or("")) {
+        Ok(r) if r.is_success() => {
+            tracing::info!(
+                realm,
+                provider,
+                "SP-initiated logout: the IdP ended its session"
+            );
+        }
+        Ok(r) => tracing::warn!(
+            realm,
+            provider,
+            status = %r.status,
+            "SP-initiated logout: the IdP did not end its session (the broker session has ended)"
+        ),
+        Err(e) => tracing::warn!(
+            realm,
+            provider,
+            error = %e,
+            "SP-initiated logout: the IdP's LogoutResponse is refused (the broker session has ended)"
+        ),
+    }
+    see_other(&oidc.logged_out_url())
 }
