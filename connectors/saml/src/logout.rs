@@ -113,13 +113,12 @@ pub(crate) fn split_query(raw_query: &str, param: &str) -> Result<RedirectMessag
     let mut signature = None;
     let mut raw_parts: [Option<&str>; 3] = [None; 3];
     for part in raw_query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let decoded = || -> Result<String, CallbackError> {
-            url::form_urlencoded::parse(format!("x={v}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .ok_or_else(|| invalid("logout: bad query encoding"))
-        };
+        // Keys are matched decoded, as every other reader of the query decodes them: a key spelt
+        // `%53ignature` is the Signature, not an unknown parameter beside an unsigned message.
+        let (key, value) = url::form_urlencoded::parse(part.as_bytes())
+            .next()
+            .ok_or_else(|| invalid("logout: bad query encoding"))?;
+        let k = key.as_ref();
         let slot = match k {
             _ if k == param => Some(0),
             "RelayState" => Some(1),
@@ -133,13 +132,13 @@ pub(crate) fn split_query(raw_query: &str, param: &str) -> Result<RedirectMessag
             raw_parts[i] = Some(part);
         }
         match k {
-            _ if k == param => message = Some(decoded()?),
-            "SigAlg" => sig_alg = Some(decoded()?),
+            _ if k == param => message = Some(value.to_string()),
+            "SigAlg" => sig_alg = Some(value.to_string()),
             "Signature" => {
                 if signature.is_some() {
                     return Err(invalid("logout: `Signature` appears more than once"));
                 }
-                signature = Some(decoded()?)
+                signature = Some(value.to_string())
             }
             _ => {}
         }
@@ -159,7 +158,7 @@ pub(crate) fn split_query(raw_query: &str, param: &str) -> Result<RedirectMessag
     })
 }
 
-/// Checks the query signature when there is one (`what` names the message in errors).
+/// Checks the query signature, which must be there (`what` names the message in errors).
 pub(crate) fn verify_redirect_signature(
     msg: &RedirectMessage,
     certs: &[CertificateDer],
@@ -180,7 +179,9 @@ pub(crate) fn verify_redirect_signature(
             }
             Ok(())
         }
-        (None, None) => Ok(()),
+        // SAML profiles §4.4.3.1 (and §4.4.4.2): logout messages over HTTP-Redirect are signed;
+        // an unsigned LogoutRequest would let any page that knows a NameID log its user out.
+        (None, None) => Err(invalid(format!("signature: the {what} is not signed"))),
         _ => Err(invalid("signature: SigAlg and Signature go together")),
     }
 }

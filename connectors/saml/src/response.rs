@@ -129,7 +129,7 @@ fn signed_assertion(
     }
     let wrapped = || {
         invalid(
-            "signature: the signed element is not the Response or its Assertion (signature              wrapping)",
+            "signature: the signed element is not the Response or its Assertion (signature wrapping)",
         )
     };
     let root = signed_root(signed)?;

@@ -462,3 +462,33 @@ async fn garbage_is_refused_without_panic() {
             .is_err()
     );
 }
+
+/// xmlsec would dereference a Reference's URI (and run its transforms) before it checks the
+/// signature value: a forged Response naming `http://…` or `file:///dev/zero` must be refused
+/// before that, and the named server must hear nothing.
+#[tokio::test]
+async fn references_outside_the_document_are_refused_unfetched() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let l = login("").await;
+    let signed = l.resp().xml();
+    assert!(signed.contains("URI=\"#"), "the fixture signs by #ID");
+    for uri in [
+        format!("http://127.0.0.1:{port}/ssrf"),
+        "file:///dev/zero".to_owned(),
+    ] {
+        let forged = signed.replacen("URI=\"#", &format!("URI=\"{uri}#"), 1);
+        l.refused(&forged, "signature: a Reference").await;
+    }
+    let xpath = signed.replacen(
+        "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+        "http://www.w3.org/TR/1999/REC-xpath-19991116",
+        1,
+    );
+    l.refused(&xpath, "signature: a transform").await;
+    assert!(
+        listener.accept().is_err(),
+        "the forged Reference was fetched"
+    );
+}

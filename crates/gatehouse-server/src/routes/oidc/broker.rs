@@ -294,7 +294,10 @@ async fn callback(
                 ),
                 _ => (AttemptOutcome::Rejected, StatusCode::BAD_REQUEST),
             };
-            tracing::info!(realm, provider, error = %e, "redirect login refused");
+            // The refusal can quote the upstream's unauthenticated answer (a SAML Destination,
+            // Issuer, Status): bounded and on one line before it reaches a log or the audit table.
+            let why = one_line(&e.to_string(), 300);
+            tracing::info!(realm, provider, error = %why, "redirect login refused");
             // The audit record names the check that failed; the user sees one generic page.
             record(
                 g,
@@ -302,7 +305,7 @@ async fn callback(
                 provider,
                 None,
                 false,
-                &format!("upstream_refused: {e}"),
+                &format!("upstream_refused: {why}"),
                 attempt(outcome),
             )
             .await;
@@ -409,5 +412,34 @@ async fn record(
     };
     if let Err(e) = g.store.record_login(&record).await {
         tracing::error!(realm, error = %e, "could not record a redirect login");
+    }
+}
+
+/// `text` with control characters as spaces, cut to `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn refusals_reach_the_audit_on_one_bounded_line() {
+        assert_eq!(
+            one_line("destination: `a\nforged: line`", 100),
+            "destination: `a forged: line`"
+        );
+        let long = "x".repeat(1000);
+        assert_eq!(one_line(&long, 300).chars().count(), 301);
+        assert_eq!(one_line("short", 300), "short");
     }
 }
