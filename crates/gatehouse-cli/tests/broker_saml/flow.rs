@@ -10,8 +10,7 @@ use crate::common::browser::{Browser, Form, Page};
 use crate::common::{self, Env, Server, free_port};
 use gatehouse_store::testing::TestStore;
 
-pub const RP_CALLBACK: &str = "http://127.0.0.1:9/callback";
-pub const RP_SECRET: (&str, &str) = ("RP_SECRET", "rp-secret-0123456789abcdef");
+pub use crate::common::upstream::{RP_CALLBACK, RP_SECRET};
 pub const FAILED: &str = "The login could not be completed";
 
 pub fn idp() -> String {
@@ -197,43 +196,8 @@ pub fn query(url: &Url, name: &str) -> Option<String> {
 
 /// The relying party redeems its code; returns the ID token's claims and userinfo.
 pub async fn redeem(b: &Broker, back: &Url) -> (Value, Value) {
-    assert_eq!(query(back, "state").as_deref(), Some("rp-state"));
-    let code = query(back, "code").unwrap_or_else(|| panic!("no code in {back}"));
-    let http = reqwest::Client::new();
-    let tokens: Value = http
-        .post(format!("{}/realms/main/token", b.server.base))
-        .basic_auth("rp", Some(RP_SECRET.1))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", RP_CALLBACK),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id_token = tokens["id_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{tokens}"));
-    let payload = id_token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
-    let userinfo: Value = http
-        .get(format!("{}/realms/main/userinfo", b.server.base))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (claims, userinfo)
+    let tokens = common::upstream::redeem_at(&b.server.base, back).await;
+    (tokens.claims, tokens.userinfo)
 }
 
 /// The pages of `browser`'s history at the ACS.

@@ -22,25 +22,9 @@ fn logout_realm(extra: &str) -> String {
 
 /// The relying party's ID token for the code in `back`.
 async fn id_token(b: &Broker, back: &Url) -> String {
-    let code = query(back, "code").unwrap_or_else(|| panic!("no code in {back}"));
-    let tokens: Value = reqwest::Client::new()
-        .post(format!("{}/realms/main/token", b.server.base))
-        .basic_auth("rp", Some(RP_SECRET.1))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", RP_CALLBACK),
-        ])
-        .send()
+    crate::common::upstream::redeem_at(&b.server.base, back)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    tokens["id_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{tokens}"))
-        .to_owned()
+        .id_token
 }
 
 /// The RP-initiated logout at Gatehouse, with `id_token_hint`, back to [`RP_LOGGED_OUT`].

@@ -330,11 +330,16 @@ pub struct Tokens {
 
 /// The relying party redeems its code; returns the ID token, its claims and userinfo.
 pub async fn redeem(b: &Broker, back: &Url) -> Tokens {
+    redeem_at(b.base(), back).await
+}
+
+/// As [`redeem`], at the Gatehouse serving on `base` (client `rp`, realm `main`).
+pub async fn redeem_at(base: &str, back: &Url) -> Tokens {
     assert_eq!(query(back, "state").as_deref(), Some("rp-state"));
     let code = query(back, "code").unwrap_or_else(|| panic!("no code in {back}"));
     let http = reqwest::Client::new();
     let tokens: Value = http
-        .post(format!("{}/realms/main/token", b.base()))
+        .post(format!("{}/realms/main/token", base))
         .basic_auth("rp", Some(RP_SECRET.1))
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(encode(&[
@@ -353,7 +358,7 @@ pub async fn redeem(b: &Broker, back: &Url) -> Tokens {
         .unwrap_or_else(|| panic!("{tokens}"))
         .to_owned();
     let userinfo: Value = http
-        .get(format!("{}/realms/main/userinfo", b.base()))
+        .get(format!("{}/realms/main/userinfo", base))
         .bearer_auth(tokens["access_token"].as_str().unwrap())
         .send()
         .await
