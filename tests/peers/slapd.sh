@@ -2,6 +2,7 @@
 # OpenLDAP slapd (Debian's package) for the test suite, loopback only, logging off.
 #   slapd.sh start [NAME]  -> prints `export GATEHOUSE_TEST_LDAP…=…` lines (eval them), READY on stderr
 #   slapd.sh stop [NAME]   -> stops that instance by its PID and removes its state
+#   slapd.sh kill [NAME]   -> the same with SIGKILL at once: a server dying, not shutting down
 #   slapd.sh pid [NAME]    -> prints the instance's PID
 #   slapd.sh stop-all      -> stops every instance under the state root
 # NAME (default `main`) lets several instances run side by side, each on free ports with its own
@@ -50,7 +51,7 @@ print_exports() {
 stop() {
   if running; then
     local pid; pid="$(cat "$STATE/slapd.pid")"
-    kill -TERM "$pid" 2>/dev/null || true
+    kill "-${1:-TERM}" "$pid" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
   fi
@@ -158,7 +159,8 @@ stop_all() {
 case "$cmd" in
   start) start ;;
   stop) stop; echo "slapd.sh: STOPPED $name" >&2 ;;
+  kill) stop KILL; echo "slapd.sh: KILLED $name" >&2 ;;
   stop-all) stop_all ;;
   pid) cat "$STATE/slapd.pid" ;;
-  *) echo "usage: $0 start|stop|pid [NAME] | stop-all" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|kill|pid [NAME] | stop-all" >&2; exit 2 ;;
 esac

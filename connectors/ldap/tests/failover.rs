@@ -130,7 +130,7 @@ async fn killing_the_first_server_under_load_loses_no_login() {
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = ok.load(Ordering::Relaxed);
-    first.stop();
+    first.kill();
     for w in workers {
         w.await.unwrap();
     }

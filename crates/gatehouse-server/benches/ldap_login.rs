@@ -6,7 +6,8 @@
 //! slapd: the project's own (`tests/peers/slapd.sh start bench`, logging off), started here unless
 //! GATEHOUSE_BENCH_LDAP_URL names one holding fixtures/ldap/ (and GATEHOUSE_BENCH_LDAP_PID its PID,
 //! for its CPU time per login). `GATEHOUSE_BENCH_SECONDS` sets each
-//! phase's length (default 5). `GATEHOUSE_BENCH_ONLY=resolver` (or `http`, `raw`) runs only
+//! phase's length (default 5). `GATEHOUSE_BENCH_ONLY=resolver` (or `http`, `raw`, `bare`: the
+//! resolver without its audit write) runs only
 //! that phase, at C = 32 unless `GATEHOUSE_BENCH_C` says otherwise: a steady load to profile
 //! (`perf record -g -p PID`).
 
@@ -14,7 +15,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gatehouse_core::Secret;
+use async_trait::async_trait;
+use gatehouse_connector_ldap::LdapProvider;
+use gatehouse_core::{
+    Account, AccountId, AccountRepository, AccountWithLinks, LoginRecord, NewLink, Profile,
+    RepoError, Resolver, Secret,
+};
+use gatehouse_server::config::ProviderSettings;
 use gatehouse_server::{Config, Gatehouse};
 use gatehouse_store::Store;
 use ldap3::{Ldap, LdapConnAsync, Scope, SearchEntry};
@@ -197,12 +204,15 @@ async fn per_login(url: &str, c: usize, phase: Duration) -> Phase {
     .await
 }
 
-async fn gatehouse(url: &str, c: usize, dir: &std::path::Path) -> Arc<Gatehouse> {
-    let db = format!(
+fn db_url(dir: &std::path::Path, c: usize) -> String {
+    format!(
         "sqlite://{}?mode=rwc",
         dir.join(format!("bench-{c}.db")).display()
-    );
-    let text = format!(
+    )
+}
+
+fn config_text(url: &str, c: usize, db: &str) -> String {
+    format!(
         r#"[store]
 url = "{db}"
 [realms.main]
@@ -216,8 +226,12 @@ bind_password = "{SERVICE_PW}"
 pool = {{ max_size = {c} }}
 user_search = {{ base_dn = "{BASE}", filter = "(objectClass=inetOrgPerson)" }}
 "#
-    );
-    let config = Config::from_toml(&text, "bench", Vec::new()).expect("config");
+    )
+}
+
+async fn gatehouse(url: &str, c: usize, dir: &std::path::Path) -> Arc<Gatehouse> {
+    let db = db_url(dir, c);
+    let config = Config::from_toml(&config_text(url, c, &db), "bench", Vec::new()).expect("config");
     let store = Store::connect(&db).await.expect("store");
     store.migrate().await.expect("migrate");
     let gatehouse = Arc::new(
@@ -232,6 +246,84 @@ user_search = {{ base_dn = "{BASE}", filter = "(objectClass=inetOrgPerson)" }}
         assert!(r.expect("resolve").is_success());
     }
     gatehouse
+}
+
+/// The store with `record_login` doing nothing: not a way to run Gatehouse, a way to show what the
+/// audit event and statistics write costs a login.
+struct WithoutAuditWrite(Store);
+
+#[async_trait]
+impl AccountRepository for WithoutAuditWrite {
+    async fn find_for_login(
+        &self,
+        realm: &str,
+        login_key: &str,
+        by_email: bool,
+    ) -> Result<Option<AccountWithLinks>, RepoError> {
+        self.0.find_for_login(realm, login_key, by_email).await
+    }
+
+    async fn provision(
+        &self,
+        realm: &str,
+        username: &str,
+        username_key: &str,
+        profile: &Profile,
+        link: NewLink,
+    ) -> Result<AccountWithLinks, RepoError> {
+        self.0
+            .provision(realm, username, username_key, profile, link)
+            .await
+    }
+
+    async fn update_link_secret(&self, link_id: uuid::Uuid, secret: &str) -> Result<(), RepoError> {
+        self.0.update_link_secret(link_id, secret).await
+    }
+
+    async fn update_profile(
+        &self,
+        account_id: AccountId,
+        profile: &Profile,
+    ) -> Result<Account, RepoError> {
+        self.0.update_profile(account_id, profile).await
+    }
+
+    async fn record_login(&self, _: &LoginRecord) -> Result<(), RepoError> {
+        Ok(())
+    }
+}
+
+/// A resolver built as Gatehouse builds the realm's, on the store `gatehouse` provisioned, minus
+/// the audit write.
+async fn resolver_without_audit_write(url: &str, c: usize, dir: &std::path::Path) -> Arc<Resolver> {
+    let db = db_url(dir, c);
+    let config = Config::from_toml(&config_text(url, c, &db), "bench", Vec::new()).expect("config");
+    let realm = &config.realms["main"];
+    let provider = &realm.providers[0];
+    let ProviderSettings::Ldap(settings) = &provider.settings else {
+        unreachable!("the bench configures an ldap provider");
+    };
+    let ldap = LdapProvider::new(provider.descriptor(), (**settings).clone()).expect("provider");
+    let store = Store::connect(&db).await.expect("store");
+    Arc::new(
+        Resolver::new(
+            Arc::new(realm.policy("main")),
+            vec![Arc::new(ldap)],
+            Arc::new(WithoutAuditWrite(store)),
+        )
+        .expect("resolver"),
+    )
+}
+
+async fn resolver_alone(resolver: Arc<Resolver>, c: usize, phase: Duration) -> Phase {
+    measure(c, phase, move |_, n| {
+        let resolver = resolver.clone();
+        async move {
+            let r = resolver.resolve(&user(n), &Secret::new(PASSWORD)).await;
+            assert!(r.expect("resolve").is_success());
+        }
+    })
+    .await
 }
 
 async fn resolver(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
@@ -334,8 +426,16 @@ fn main() {
                     .await
                     .print("raw ldap3 search + bind, persistent"),
                 "resolver" => resolver(gh, c, phase).await.print("Gatehouse resolver"),
+                "bare" => {
+                    let bare = resolver_without_audit_write(&url, c, dir.path()).await;
+                    resolver_alone(bare, c, phase)
+                        .await
+                        .print("Gatehouse resolver without the audit write")
+                }
                 "http" => http(gh, c, phase).await.print("Gatehouse HTTP endpoint"),
-                other => println!("GATEHOUSE_BENCH_ONLY: `{other}` is not raw, resolver or http"),
+                other => {
+                    println!("GATEHOUSE_BENCH_ONLY: `{other}` is not raw, resolver, bare or http")
+                }
             }
         });
         if started {
@@ -353,6 +453,9 @@ fn main() {
             raw_before.print("raw ldap3 search + bind, persistent");
             let res = resolver(gh.clone(), c, phase).await;
             res.print("Gatehouse resolver (pool + audit write)");
+            let bare = resolver_without_audit_write(&url, c, dir.path()).await;
+            let bare = resolver_alone(bare, c, phase).await;
+            bare.print("  the same without the audit write");
             let web = http(gh.clone(), c, phase).await;
             web.print("Gatehouse HTTP endpoint");
             let raw_after = raw(&url, c, phase).await;
@@ -366,7 +469,7 @@ fn main() {
                 .total_cpu_us()
                 .zip(raw_after.total_cpu_us())
                 .map(|(a, b)| (a + b) / 2.0);
-            for (name, p) in [("resolver", &res), ("HTTP", &web)] {
+            for (name, p) in [("resolver", &res), ("HTTP", &web), ("no audit", &bare)] {
                 let cost = raw_cpu
                     .zip(p.total_cpu_us())
                     .map_or_else(|| "?".to_owned(), |(raw, p)| format!("{:.2}", raw / p));

@@ -5,7 +5,8 @@ use sea_orm::prelude::TextUuid;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Statement,
 };
 
 use std::collections::BTreeMap;
@@ -102,17 +103,14 @@ impl Store {
                 }
             }
         }
-        let txn = self.begin_write().await?;
-        audit_event::Entity::insert_many(events)
-            .exec_without_returning(&txn)
-            .await?;
-        if !stats.is_empty() {
+        let events = audit_event::Entity::insert_many(events);
+        let counters = (!stats.is_empty()).then(|| {
             use login_stat::Column as C;
-            // One upsert for every account of the batch rather than one statement each (a
-            // statement is a round trip to sqlx's connection thread): the counters add up in the
-            // store, so concurrent logins of one account lose no increment, and accounts created
-            // before statistics existed get their row here. Each account appears once (summed
-            // above), as PostgreSQL requires of one INSERT … ON CONFLICT.
+            // One upsert for every account of the batch rather than one statement each: the
+            // counters add up in the store, so concurrent logins of one account lose no
+            // increment, and accounts created before statistics existed get their row here. Each
+            // account appears once (summed above), as PostgreSQL requires of one INSERT … ON
+            // CONFLICT.
             let excluded = |c: C| Expr::col((Alias::new("excluded"), c));
             let stored = |c: C| Expr::col((login_stat::Entity, c));
             let rows =
@@ -127,31 +125,74 @@ impl Store {
                             last_failure_at: Set(last_failure),
                         }
                     });
-            login_stat::Entity::insert_many(rows)
-                .on_conflict(
-                    OnConflict::column(C::AccountId)
-                        .value(
-                            C::SuccessCount,
-                            stored(C::SuccessCount).add(excluded(C::SuccessCount)),
-                        )
-                        .value(
-                            C::FailureCount,
-                            stored(C::FailureCount).add(excluded(C::FailureCount)),
-                        )
-                        .value(
-                            C::LastSuccessAt,
-                            Func::coalesce([excluded(C::LastSuccessAt), stored(C::LastSuccessAt)]),
-                        )
-                        .value(
-                            C::LastFailureAt,
-                            Func::coalesce([excluded(C::LastFailureAt), stored(C::LastFailureAt)]),
-                        )
-                        .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await?;
+            login_stat::Entity::insert_many(rows).on_conflict(
+                OnConflict::column(C::AccountId)
+                    .value(
+                        C::SuccessCount,
+                        stored(C::SuccessCount).add(excluded(C::SuccessCount)),
+                    )
+                    .value(
+                        C::FailureCount,
+                        stored(C::FailureCount).add(excluded(C::FailureCount)),
+                    )
+                    .value(
+                        C::LastSuccessAt,
+                        Func::coalesce([excluded(C::LastSuccessAt), stored(C::LastSuccessAt)]),
+                    )
+                    .value(
+                        C::LastFailureAt,
+                        Func::coalesce([excluded(C::LastFailureAt), stored(C::LastFailureAt)]),
+                    )
+                    .to_owned(),
+            )
+        });
+        if self.sole_sqlite_connection {
+            return self
+                .write_in_one_round_trip(&events, counters.as_ref())
+                .await;
+        }
+        let txn = self.begin_write().await?;
+        events.exec_without_returning(&txn).await?;
+        if let Some(counters) = counters {
+            counters.exec_without_returning(&txn).await?;
         }
         txn.commit().await?;
+        Ok(())
+    }
+
+    /// SQLite, on the login log writer's own connection: the whole transaction as one
+    /// multi-statement query, since each statement is a round trip to the connection's thread,
+    /// which under load costs more than the writing (sqlx binds the `?`s of all statements in
+    /// order). A failure part-way leaves the transaction open on that connection, where it is
+    /// rolled back at once.
+    async fn write_in_one_round_trip(
+        &self,
+        events: &impl QueryTrait,
+        counters: Option<&impl QueryTrait>,
+    ) -> Result<(), StoreError> {
+        let events = events.build(DbBackend::Sqlite);
+        let mut sql = format!("BEGIN IMMEDIATE; {};", events.sql);
+        let mut values = events.values.map(|v| v.0).unwrap_or_default();
+        if let Some(counters) = counters {
+            let counters = counters.build(DbBackend::Sqlite);
+            sql.push_str(&counters.sql);
+            sql.push(';');
+            values.extend(counters.values.map(|v| v.0).unwrap_or_default());
+        }
+        sql.push_str(" COMMIT");
+        let written = self
+            .db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                sql,
+                values,
+            ))
+            .await;
+        if let Err(e) = written {
+            // "no transaction is active" when BEGIN itself failed: nothing to undo.
+            let _ = self.db.execute_unprepared("ROLLBACK").await;
+            return Err(e.into());
+        }
         Ok(())
     }
 

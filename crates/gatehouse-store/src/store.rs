@@ -34,6 +34,10 @@ pub struct Store {
     pub(crate) login_log: Option<Arc<LoginLog>>,
     /// The accounts logins looked up in the last second (`login_cache`).
     pub(crate) login_cache: Arc<LoginCache>,
+    /// `db` is one SQLite connection that only this handle uses (the login log's writer): a
+    /// statement that fails part-way can be followed by a ROLLBACK on that very connection
+    /// before anything else runs on it.
+    pub(crate) sole_sqlite_connection: bool,
 }
 
 // Hand-written: the pool's own Debug may include connect options.
@@ -75,32 +79,6 @@ impl Store {
     }
 
     async fn open(target: Target) -> Result<Store, StoreError> {
-        let mut options = ConnectOptions::new(target.driver_url.clone());
-        // sea-orm's own tracing spans remain; sqlx's per-statement log lines are noise at INFO.
-        options.sqlx_logging(false).acquire_timeout(ACQUIRE_TIMEOUT);
-        match target.backend {
-            Backend::Sqlite => {
-                let memory = target.is_memory();
-                // Each in-memory connection would be a separate database.
-                options.max_connections(if memory { 1 } else { SQLITE_POOL });
-                // Applied by sqlx when it opens each connection, so every pooled one gets them.
-                options.map_sqlx_sqlite_opts(move |o| {
-                    let o = o.busy_timeout(SQLITE_BUSY_TIMEOUT).foreign_keys(true);
-                    if memory {
-                        o
-                    } else {
-                        o.journal_mode(SqliteJournalMode::Wal)
-                            .synchronous(SqliteSynchronous::Normal)
-                    }
-                });
-            }
-            Backend::Postgres => {
-                options.max_connections(POSTGRES_POOL);
-                if let Some(schema) = &target.schema {
-                    options.set_schema_search_path(schema.clone());
-                }
-            }
-        }
         let fail = |e: DbErr| {
             let mut why = target.scrub(&e.to_string());
             if why.contains("pool timed out") {
@@ -112,22 +90,47 @@ impl Store {
             }
             StoreError::Connect(format!("{}: {why}", target.redacted))
         };
-        let db = Database::connect(options).await.map_err(fail)?;
+        let memory = target.is_memory();
+        let pool_size = match target.backend {
+            // Each in-memory connection would be a separate database.
+            Backend::Sqlite if memory => 1,
+            Backend::Sqlite => SQLITE_POOL,
+            Backend::Postgres => POSTGRES_POOL,
+        };
+        let db = Database::connect(connect_options(&target, pool_size))
+            .await
+            .map_err(fail)?;
         if let Some(schema) = &target.schema {
             // The search path may name a schema that does not exist yet; it is resolved per query.
             db.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
                 .await
                 .map_err(fail)?;
         }
+        // SQLite has one writer at a time anyway: the login log writes through a connection of
+        // its own, so a batch is one round trip to it (`write_login_records`) and a failed one
+        // can be rolled back on the very connection it left in a transaction.
+        let sole_sqlite_connection = target.backend == Backend::Sqlite && !memory;
+        let writer_db = if sole_sqlite_connection {
+            Database::connect(connect_options(&target, 1))
+                .await
+                .map_err(fail)?
+        } else {
+            db.clone()
+        };
+        let login_cache = Arc::new(LoginCache::new());
         let writer = Store {
-            db,
+            db: writer_db,
             backend: target.backend,
             login_log: None,
-            login_cache: Arc::new(LoginCache::new()),
+            login_cache: login_cache.clone(),
+            sole_sqlite_connection,
         };
         Ok(Store {
-            login_log: Some(LoginLog::start(writer.clone())),
-            ..writer
+            db,
+            backend: target.backend,
+            login_log: Some(LoginLog::start(writer)),
+            login_cache,
+            sole_sqlite_connection: false,
         })
     }
 
@@ -184,6 +187,39 @@ impl Store {
             })
             .await
     }
+}
+
+fn connect_options(target: &Target, max_connections: u32) -> ConnectOptions {
+    let mut options = ConnectOptions::new(target.driver_url.clone());
+    // sea-orm's own tracing spans remain; sqlx's per-statement log lines are noise at INFO.
+    options
+        .sqlx_logging(false)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .max_connections(max_connections);
+    match target.backend {
+        Backend::Sqlite => {
+            let memory = target.is_memory();
+            // A connection to a file in this process cannot have gone away: testing it before
+            // each use would cost a round trip to its thread for every statement.
+            options.test_before_acquire(false);
+            // Applied by sqlx when it opens each connection, so every pooled one gets them.
+            options.map_sqlx_sqlite_opts(move |o| {
+                let o = o.busy_timeout(SQLITE_BUSY_TIMEOUT).foreign_keys(true);
+                if memory {
+                    o
+                } else {
+                    o.journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                }
+            });
+        }
+        Backend::Postgres => {
+            if let Some(schema) = &target.schema {
+                options.set_schema_search_path(schema.clone());
+            }
+        }
+    }
+    options
 }
 
 /// Timestamps are kept to the microsecond, PostgreSQL's precision, so both backends give back

@@ -165,11 +165,20 @@ impl Slapd {
     }
 
     pub fn stop(&self) {
+        self.run("stop");
+    }
+
+    /// SIGKILL: the server dies with its connections open, as a crashed one does.
+    pub fn kill(&self) {
+        self.run("kill");
+    }
+
+    fn run(&self, command: &str) {
         let status = Command::new("bash")
-            .args([SCRIPT, "stop", &self.name])
+            .args([SCRIPT, command, &self.name])
             .status()
             .unwrap_or_else(|e| panic!("cannot run {SCRIPT}: {e}"));
-        assert!(status.success(), "{SCRIPT} stop {} failed", self.name);
+        assert!(status.success(), "{SCRIPT} {command} {} failed", self.name);
     }
 }
 
