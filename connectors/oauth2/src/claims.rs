@@ -22,6 +22,19 @@ pub struct ClaimMapping {
     pub groups: String,
 }
 
+/// What `username_regex` maps `value` to: the first capture group that took part in the match
+/// (so alternations like `^(\w+)@a\.org$|^(\w+)@b\.org$` work), unless empty.
+pub fn mapped_username(username_regex: &Regex, value: &str) -> Option<String> {
+    username_regex
+        .captures(value)?
+        .iter()
+        .skip(1)
+        .flatten()
+        .next()
+        .map(|m| m.as_str().to_owned())
+        .filter(|u| !u.is_empty())
+}
+
 /// Compiles a `username_regex`, refusing one without a capture group: its first capture group is
 /// the local username, so a pattern without one could never map anybody.
 pub fn username_regex(key: &str, pattern: &str) -> Result<Regex, String> {
@@ -105,8 +118,7 @@ impl ClaimMapping {
         })
     }
 
-    /// `username_claim` through `username_regex`: the first capture group that took part in the
-    /// match (so alternations like `^(\w+)@a\.org$|^(\w+)@b\.org$` work).
+    /// `username_claim` through `username_regex` ([`mapped_username`]).
     fn username(&self, claims: &Map<String, Value>) -> Result<String, CallbackError> {
         let value = claim(claims, &self.username)
             .and_then(scalar)
@@ -116,24 +128,13 @@ impl ClaimMapping {
                     self.username
                 ))
             })?;
-        let username = self
-            .username_regex
-            .captures(&value)
-            .and_then(|c| {
-                c.iter()
-                    .skip(1)
-                    .flatten()
-                    .next()
-                    .map(|m| m.as_str().to_owned())
-            })
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| {
-                CallbackError::Invalid(format!(
-                    "the `{}` claim does not match username_regex `{}`",
-                    self.username,
-                    self.username_regex.as_str()
-                ))
-            })?;
+        let username = mapped_username(&self.username_regex, &value).ok_or_else(|| {
+            CallbackError::Invalid(format!(
+                "the `{}` claim does not match username_regex `{}`",
+                self.username,
+                self.username_regex.as_str()
+            ))
+        })?;
         Ok(username)
     }
 }

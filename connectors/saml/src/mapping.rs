@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use gatehouse_connector_oauth2::claims;
 use gatehouse_core::{CallbackError, ExternalIdentity, Profile, ReplayGuard};
 use regex::Regex;
 use samael::schema::Assertion;
@@ -73,27 +74,16 @@ impl Mapping {
             })?,
             None => name_id.value.clone(),
         };
-        let username = self
-            .username_regex
-            .captures(&source)
-            .and_then(|c| {
-                c.iter()
-                    .skip(1)
-                    .flatten()
-                    .next()
-                    .map(|m| m.as_str().to_owned())
-            })
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| {
-                CallbackError::Invalid(format!(
-                    "username_regex: the {} does not match `{}`",
-                    match &self.username_attribute {
-                        Some(a) => format!("`{a}` attribute"),
-                        None => "NameID".into(),
-                    },
-                    self.username_regex.as_str()
-                ))
-            })?;
+        let username = claims::mapped_username(&self.username_regex, &source).ok_or_else(|| {
+            CallbackError::Invalid(format!(
+                "username_regex: the {} does not match `{}`",
+                match &self.username_attribute {
+                    Some(a) => format!("`{a}` attribute"),
+                    None => "NameID".into(),
+                },
+                self.username_regex.as_str()
+            ))
+        })?;
         let groups: Vec<String> = attrs
             .get(self.groups.as_str())
             .map(|v| v.iter().filter(|g| !g.is_empty()).cloned().collect())
