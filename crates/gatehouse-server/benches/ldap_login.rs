@@ -315,27 +315,27 @@ async fn resolver_without_audit_write(url: &str, c: usize, dir: &std::path::Path
     )
 }
 
-async fn resolver_alone(resolver: Arc<Resolver>, c: usize, phase: Duration) -> Phase {
+/// Logins through the resolver that `owner` holds (the realm's in a [`Gatehouse`], or one alone).
+async fn resolver<T: Send + Sync + 'static>(
+    owner: Arc<T>,
+    resolver: fn(&T) -> &Resolver,
+    c: usize,
+    phase: Duration,
+) -> Phase {
     measure(c, phase, move |_, n| {
-        let resolver = resolver.clone();
+        let owner = owner.clone();
         async move {
-            let r = resolver.resolve(&user(n), &Secret::new(PASSWORD)).await;
+            let r = resolver(&owner)
+                .resolve(&user(n), &Secret::new(PASSWORD))
+                .await;
             assert!(r.expect("resolve").is_success());
         }
     })
     .await
 }
 
-async fn resolver(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
-    measure(c, phase, move |_, n| {
-        let gatehouse = gatehouse.clone();
-        async move {
-            let resolver = &gatehouse.realm("main").expect("realm").resolver;
-            let r = resolver.resolve(&user(n), &Secret::new(PASSWORD)).await;
-            assert!(r.expect("resolve").is_success());
-        }
-    })
-    .await
+fn realm_resolver(gatehouse: &Gatehouse) -> &Resolver {
+    &gatehouse.realm("main").expect("realm").resolver
 }
 
 async fn http(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
@@ -425,10 +425,12 @@ fn main() {
                 "raw" => raw(&url, c, phase)
                     .await
                     .print("raw ldap3 search + bind, persistent"),
-                "resolver" => resolver(gh, c, phase).await.print("Gatehouse resolver"),
+                "resolver" => resolver(gh, realm_resolver, c, phase)
+                    .await
+                    .print("Gatehouse resolver"),
                 "bare" => {
                     let bare = resolver_without_audit_write(&url, c, dir.path()).await;
-                    resolver_alone(bare, c, phase)
+                    resolver(bare, |r| r, c, phase)
                         .await
                         .print("Gatehouse resolver without the audit write")
                 }
@@ -451,10 +453,10 @@ fn main() {
             println!("\nC = {c}");
             let raw_before = raw(&url, c, phase).await;
             raw_before.print("raw ldap3 search + bind, persistent");
-            let res = resolver(gh.clone(), c, phase).await;
+            let res = resolver(gh.clone(), realm_resolver, c, phase).await;
             res.print("Gatehouse resolver (pool + audit write)");
             let bare = resolver_without_audit_write(&url, c, dir.path()).await;
-            let bare = resolver_alone(bare, c, phase).await;
+            let bare = resolver(bare, |r| r, c, phase).await;
             bare.print("  the same without the audit write");
             let web = http(gh.clone(), c, phase).await;
             web.print("Gatehouse HTTP endpoint");
