@@ -67,7 +67,7 @@ pub struct Attempt {
 }
 
 /// Everything recorded of one login attempt: one audit event, and the account's statistics.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginRecord {
     pub realm: String,
     pub login: String,

@@ -26,6 +26,10 @@ use gatehouse_server::{Config, Gatehouse};
 use gatehouse_store::Store;
 use ldap3::{Ldap, LdapConnAsync, Scope, SearchEntry};
 
+// The allocator of the `gatehouse` binary, so that the bench measures what it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USERS: usize = 64;
 const PASSWORD: &str = "bench-pw";
 const SERVICE_DN: &str = "cn=svc-broker,ou=services,dc=example,dc=org";

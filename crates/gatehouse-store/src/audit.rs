@@ -14,10 +14,14 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::accounts::to_json;
-use crate::entities::{audit_event, login_stat};
+use crate::entities::{audit_event, login_spool, login_stat};
 use crate::error::{StoreError, corrupt};
 use crate::store::{Store, stamp};
 use crate::types::{AuditEvent, LoginStats};
+
+/// The most rows one INSERT takes: SQLite allows 32,766 bound values a statement, PostgreSQL
+/// 65,535, and an audit event binds eight.
+const ROWS_PER_STATEMENT: usize = 1024;
 
 fn count(value: i64, what: &str, id: AccountId) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|e| corrupt(what, format_args!("account {id}"), e))
@@ -66,11 +70,33 @@ impl Store {
     }
 
     /// Writes the audit events of `records` and bumps the counters of their accounts, in one
-    /// transaction: all of them or none.
+    /// transaction: all of them or none. With `spooled`, the same transaction records that the
+    /// spool of that name is applied up to that many records.
     pub(crate) async fn write_login_records(
         &self,
         records: &[&LoginRecord],
+        spooled: Option<(&str, u64)>,
     ) -> Result<(), StoreError> {
+        self.write_login_log(records, true, spooled).await
+    }
+
+    /// The audit events of `records` without their counters (for an account deleted since
+    /// its login), and `spooled` as in [`Self::write_login_records`].
+    pub(crate) async fn write_login_events(
+        &self,
+        records: &[&LoginRecord],
+        spooled: Option<(&str, u64)>,
+    ) -> Result<(), StoreError> {
+        self.write_login_log(records, false, spooled).await
+    }
+
+    async fn write_login_log(
+        &self,
+        records: &[&LoginRecord],
+        with_counters: bool,
+        spooled: Option<(&str, u64)>,
+    ) -> Result<(), StoreError> {
+        let backend = self.db.get_database_backend();
         let mut events = Vec::with_capacity(records.len());
         // Per account: (successes, failures, last success, last failure) of this batch.
         let mut stats: BTreeMap<Uuid, (i64, i64, Option<_>, Option<_>)> = BTreeMap::new();
@@ -92,7 +118,7 @@ impl Store {
                 result: Set(record.result.clone()),
                 attempts: Set(to_json(&record.attempts)?),
             });
-            if let Some(id) = record.account_id {
+            if let Some(id) = record.account_id.filter(|_| with_counters) {
                 let entry = stats.entry(id.0).or_insert((0, 0, None, None));
                 if record.success {
                     entry.0 += 1;
@@ -103,8 +129,13 @@ impl Store {
                 }
             }
         }
-        let events = audit_event::Entity::insert_many(events);
-        let counters = (!stats.is_empty()).then(|| {
+        let mut statements = Vec::with_capacity(3);
+        let mut events = events.into_iter().peekable();
+        while events.peek().is_some() {
+            let rows = events.by_ref().take(ROWS_PER_STATEMENT);
+            statements.push(audit_event::Entity::insert_many(rows).build(backend));
+        }
+        if !stats.is_empty() {
             use login_stat::Column as C;
             // One upsert for every account of the batch rather than one statement each: the
             // counters add up in the store, so concurrent logins of one account lose no
@@ -113,48 +144,54 @@ impl Store {
             // CONFLICT.
             let excluded = |c: C| Expr::col((Alias::new("excluded"), c));
             let stored = |c: C| Expr::col((login_stat::Entity, c));
-            let rows =
-                stats
-                    .into_iter()
-                    .map(|(id, (successes, failures, last_success, last_failure))| {
-                        login_stat::ActiveModel {
-                            account_id: Set(TextUuid(id)),
-                            success_count: Set(successes),
-                            failure_count: Set(failures),
-                            last_success_at: Set(last_success),
-                            last_failure_at: Set(last_failure),
-                        }
-                    });
-            login_stat::Entity::insert_many(rows).on_conflict(
-                OnConflict::column(C::AccountId)
-                    .value(
-                        C::SuccessCount,
-                        stored(C::SuccessCount).add(excluded(C::SuccessCount)),
-                    )
-                    .value(
-                        C::FailureCount,
-                        stored(C::FailureCount).add(excluded(C::FailureCount)),
-                    )
-                    .value(
-                        C::LastSuccessAt,
-                        Func::coalesce([excluded(C::LastSuccessAt), stored(C::LastSuccessAt)]),
-                    )
-                    .value(
-                        C::LastFailureAt,
-                        Func::coalesce([excluded(C::LastFailureAt), stored(C::LastFailureAt)]),
-                    )
-                    .to_owned(),
-            )
-        });
+            let mut rows = stats
+                .into_iter()
+                .map(|(id, (successes, failures, last_success, last_failure))| {
+                    login_stat::ActiveModel {
+                        account_id: Set(TextUuid(id)),
+                        success_count: Set(successes),
+                        failure_count: Set(failures),
+                        last_success_at: Set(last_success),
+                        last_failure_at: Set(last_failure),
+                    }
+                })
+                .peekable();
+            let upsert = OnConflict::column(C::AccountId)
+                .value(
+                    C::SuccessCount,
+                    stored(C::SuccessCount).add(excluded(C::SuccessCount)),
+                )
+                .value(
+                    C::FailureCount,
+                    stored(C::FailureCount).add(excluded(C::FailureCount)),
+                )
+                .value(
+                    C::LastSuccessAt,
+                    Func::coalesce([excluded(C::LastSuccessAt), stored(C::LastSuccessAt)]),
+                )
+                .value(
+                    C::LastFailureAt,
+                    Func::coalesce([excluded(C::LastFailureAt), stored(C::LastFailureAt)]),
+                )
+                .to_owned();
+            while rows.peek().is_some() {
+                let chunk = rows.by_ref().take(ROWS_PER_STATEMENT);
+                let counters = login_stat::Entity::insert_many(chunk).on_conflict(upsert.clone());
+                statements.push(counters.build(backend));
+            }
+        }
+        if let Some((spool, applied)) = spooled {
+            statements.push(spool_progress(spool, applied)?.build(backend));
+        }
+        if statements.is_empty() {
+            return Ok(());
+        }
         if self.sole_sqlite_connection {
-            return self
-                .write_in_one_round_trip(&events, counters.as_ref())
-                .await;
+            return self.write_in_one_round_trip(statements).await;
         }
         let txn = self.begin_write().await?;
-        events.exec_without_returning(&txn).await?;
-        if let Some(counters) = counters {
-            counters.exec_without_returning(&txn).await?;
+        for statement in statements {
+            txn.execute_raw(statement).await?;
         }
         txn.commit().await?;
         Ok(())
@@ -165,19 +202,14 @@ impl Store {
     /// which under load costs more than the writing (sqlx binds the `?`s of all statements in
     /// order). A failure part-way leaves the transaction open on that connection, where it is
     /// rolled back at once.
-    async fn write_in_one_round_trip(
-        &self,
-        events: &impl QueryTrait,
-        counters: Option<&impl QueryTrait>,
-    ) -> Result<(), StoreError> {
-        let events = events.build(DbBackend::Sqlite);
-        let mut sql = format!("BEGIN IMMEDIATE; {};", events.sql);
-        let mut values = events.values.map(|v| v.0).unwrap_or_default();
-        if let Some(counters) = counters {
-            let counters = counters.build(DbBackend::Sqlite);
-            sql.push_str(&counters.sql);
+    async fn write_in_one_round_trip(&self, statements: Vec<Statement>) -> Result<(), StoreError> {
+        let mut sql = String::from("BEGIN IMMEDIATE;");
+        let mut values = Vec::new();
+        for statement in statements {
+            sql.push(' ');
+            sql.push_str(&statement.sql);
             sql.push(';');
-            values.extend(counters.values.map(|v| v.0).unwrap_or_default());
+            values.extend(statement.values.map(|v| v.0).unwrap_or_default());
         }
         sql.push_str(" COMMIT");
         let written = self
@@ -198,6 +230,7 @@ impl Store {
 
     /// The account's login counters; `None` for an unknown account.
     pub async fn login_stats(&self, id: AccountId) -> Result<Option<LoginStats>, StoreError> {
+        self.settle_login_log().await;
         let Some(m) = login_stat::Entity::find_by_id(TextUuid(id.0))
             .one(&self.db)
             .await?
@@ -219,6 +252,7 @@ impl Store {
         realm: &str,
         limit: u64,
     ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.settle_login_log().await;
         audit_event::Entity::find()
             .filter(audit_event::Column::Realm.eq(realm))
             .order_by_desc(audit_event::Column::At)
@@ -250,4 +284,72 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The upsert that says the spool `name` is applied up to `applied` records.
+pub(crate) fn spool_progress(
+    name: &str,
+    applied: u64,
+) -> Result<sea_orm::Insert<login_spool::ActiveModel>, StoreError> {
+    let applied = i64::try_from(applied)
+        .map_err(|_| StoreError::Db(format!("login spool `{name}`: {applied} records")))?;
+    Ok(login_spool::Entity::insert(login_spool::ActiveModel {
+        name: Set(name.to_owned()),
+        applied: Set(applied),
+    })
+    .on_conflict(
+        OnConflict::column(login_spool::Column::Name)
+            .update_column(login_spool::Column::Applied)
+            .to_owned(),
+    ))
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use chrono::Utc;
+    use gatehouse_core::LoginRecord;
+
+    use crate::NewAccount;
+
+    // More records than one INSERT may bind on either backend (9,000 events × 8 values).
+    crate::store_test!(
+        a_login_log_batch_larger_than_one_statement_is_written_whole,
+        |store| async move {
+            let account = store
+                .create_account(NewAccount {
+                    realm: "main".to_owned(),
+                    username: "alice".to_owned(),
+                    username_key: "alice".to_owned(),
+                    email: None,
+                    name: None,
+                    roles: vec![],
+                })
+                .await
+                .unwrap();
+            let records: Vec<LoginRecord> = (0..9000)
+                .map(|i| LoginRecord {
+                    realm: "main".to_owned(),
+                    login: format!("user{i}"),
+                    account_id: (i % 2 == 0).then_some(account.id),
+                    success: true,
+                    result: "success".to_owned(),
+                    attempts: vec![],
+                    at: Utc::now(),
+                    redirect: false,
+                })
+                .collect();
+            let refs: Vec<&LoginRecord> = records.iter().collect();
+            store.write_login_records(&refs, None).await.unwrap();
+            assert_eq!(
+                store
+                    .recent_audit_events("main", 10_000)
+                    .await
+                    .unwrap()
+                    .len(),
+                9000
+            );
+            let stats = store.login_stats(account.id).await.unwrap().unwrap();
+            assert_eq!(stats.success_count, 4500);
+        }
+    );
 }

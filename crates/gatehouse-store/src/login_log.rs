@@ -1,42 +1,70 @@
-//! Group commit of login records. Each login's audit event and statistics must be stored before
-//! its answer goes out, but one write transaction per login caps SQLite (a single writer) at about
-//! a thousand logins a second. Logins queue their record here; one writer task takes everything
-//! queued, commits it in one transaction, and then answers each login. Under light load a batch is
-//! a single record, so nothing waits for a timer.
+//! The login log: every login's audit event and statistics, stored before its answer goes out.
+//!
+//! - **SQLite file**: the record is appended to the store's login spool and the login answered;
+//!   the spool is applied to the audit trail shortly after (`login_applier`). Reads of the trail
+//!   or the counters through this store first wait for that ([`LoginLog::settle`]), so a caller
+//!   always sees its own logins.
+//! - **PostgreSQL, in-memory SQLite**: group commit. Logins queue their record; one writer task
+//!   takes everything queued, commits it in one transaction, and then answers each login. Under
+//!   light load a batch is a single record, so nothing waits for a timer.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use gatehouse_core::LoginRecord;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::StoreError;
+use crate::login_applier::SpooledLog;
+use crate::login_spool::SpoolDir;
 use crate::store::Store;
 
-/// The most records one transaction takes.
+/// The most records one group commit takes.
 const MAX_BATCH: usize = 512;
+/// How long a read waits for the log before it reads what is there.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 
-type Entry = (LoginRecord, oneshot::Sender<Result<(), String>>);
+pub(crate) enum Entry {
+    Record(LoginRecord, oneshot::Sender<Result<(), String>>),
+    /// Answered once every record queued before it is in the store.
+    Settle(oneshot::Sender<()>),
+}
 
-pub(crate) struct LoginLog {
-    queue: mpsc::UnboundedSender<Entry>,
+pub(crate) enum LoginLog {
+    GroupCommit(mpsc::UnboundedSender<Entry>),
+    Spooled(SpooledLog),
 }
 
 impl LoginLog {
-    /// Start the writer on the current runtime. `writer` must not have a log of its own (it
-    /// writes directly). The task ends when the last store handle is dropped.
-    pub(crate) fn start(writer: Store) -> Arc<Self> {
-        let (queue, entries) = mpsc::unbounded_channel();
-        tokio::spawn(write_batches(writer, entries));
-        Arc::new(Self { queue })
+    /// Start the log on the current runtime: spooled when `spool` is given, else group-committed.
+    /// `writer` must not have a log of its own (it writes directly). Its tasks end when the last
+    /// store handle is dropped (the applier after applying what the spool holds).
+    pub(crate) fn start(writer: Store, spool: Option<SpoolDir>) -> Arc<Self> {
+        Arc::new(match spool {
+            Some(dir) => Self::Spooled(SpooledLog::start(writer, dir)),
+            None => {
+                let (queue, entries) = mpsc::unbounded_channel();
+                tokio::spawn(write_batches(writer, entries));
+                Self::GroupCommit(queue)
+            }
+        })
     }
 
-    /// `Err(record)` when the writer is gone (its runtime ended): the caller writes it itself.
+    /// `Err(record)` when the group-commit writer is gone (its runtime ended): the caller writes
+    /// it itself.
     pub(crate) async fn append(
         &self,
         record: LoginRecord,
     ) -> Result<Result<(), StoreError>, LoginRecord> {
+        let queue = match self {
+            Self::Spooled(log) => return Ok(log.append(record).await),
+            Self::GroupCommit(queue) => queue,
+        };
         let (reply, answer) = oneshot::channel();
-        if let Err(mpsc::error::SendError((record, _))) = self.queue.send((record, reply)) {
+        if let Err(mpsc::error::SendError(entry)) = queue.send(Entry::Record(record, reply)) {
+            let Entry::Record(record, _) = entry else {
+                unreachable!("sent a record")
+            };
             return Err(record);
         }
         match answer.await {
@@ -44,29 +72,67 @@ impl LoginLog {
             Err(_) => Ok(Err(StoreError::Db("the login log writer stopped".into()))),
         }
     }
+
+    /// Waits (at most [`SETTLE_TIMEOUT`]) until every login answered so far is in the audit
+    /// trail and the counters.
+    pub(crate) async fn settle(&self) {
+        let settled = match self {
+            Self::Spooled(log) => log.settle(),
+            Self::GroupCommit(queue) => {
+                let (reply, settled) = oneshot::channel();
+                queue.send(Entry::Settle(reply)).ok().map(|()| settled)
+            }
+        };
+        let Some(settled) = settled else {
+            return;
+        };
+        if tokio::time::timeout(SETTLE_TIMEOUT, settled).await.is_err() {
+            tracing::warn!(
+                "the login log is more than {} s behind; reading what is stored",
+                SETTLE_TIMEOUT.as_secs()
+            );
+        }
+    }
 }
 
 async fn write_batches(writer: Store, mut entries: mpsc::UnboundedReceiver<Entry>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while entries.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let records: Vec<&LoginRecord> = batch.iter().map(|(r, _)| r).collect();
-        match writer.write_login_records(&records).await {
-            Ok(()) => {
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Ok(()));
-                }
+        let (records, settles) = split(&mut batch);
+        let refs: Vec<&LoginRecord> = records.iter().map(|(r, _)| r).collect();
+        let written = refs.is_empty() || writer.write_login_records(&refs, None).await.is_ok();
+        if written {
+            for (_, reply) in records {
+                let _ = reply.send(Ok(()));
             }
+        } else {
             // One bad record (say, its account was deleted meanwhile) must not fail the logins
             // batched with it: write them one by one, each getting its own answer.
-            Err(_) => {
-                for (record, reply) in batch.drain(..) {
-                    let result = writer
-                        .write_login_records(&[&record])
-                        .await
-                        .map_err(|e| e.to_string());
-                    let _ = reply.send(result);
-                }
+            for (record, reply) in records {
+                let result = writer
+                    .write_login_records(&[&record], None)
+                    .await
+                    .map_err(|e| e.to_string());
+                let _ = reply.send(result);
             }
         }
+        // Every record queued before them is written.
+        for settle in settles {
+            let _ = settle.send(());
+        }
     }
+}
+
+type Reply = oneshot::Sender<Result<(), String>>;
+
+fn split(batch: &mut Vec<Entry>) -> (Vec<(LoginRecord, Reply)>, Vec<oneshot::Sender<()>>) {
+    let mut records = Vec::with_capacity(batch.len());
+    let mut settles = Vec::new();
+    for entry in batch.drain(..) {
+        match entry {
+            Entry::Record(record, reply) => records.push((record, reply)),
+            Entry::Settle(reply) => settles.push(reply),
+        }
+    }
+    (records, settles)
 }

@@ -250,6 +250,6 @@ impl AccountRepository for Store {
             },
             None => record.clone(),
         };
-        Ok(self.write_login_records(&[&record]).await?)
+        Ok(self.write_login_records(&[&record], None).await?)
     }
 }

@@ -1,11 +1,12 @@
 //! The connection: opening, migrating, health.
 
 use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
@@ -15,6 +16,7 @@ use sea_orm_migration::MigratorTrait;
 use crate::error::StoreError;
 use crate::login_cache::LoginCache;
 use crate::login_log::LoginLog;
+use crate::login_spool::SpoolDir;
 use crate::migration::Migrator;
 use crate::url::{Backend, Target, validate_schema};
 
@@ -38,6 +40,8 @@ pub struct Store {
     /// statement that fails part-way can be followed by a ROLLBACK on that very connection
     /// before anything else runs on it.
     pub(crate) sole_sqlite_connection: bool,
+    /// Where an SQLite file's login spools live; `None` on PostgreSQL and in memory.
+    pub(crate) login_spool: Option<SpoolDir>,
 }
 
 // Hand-written: the pool's own Debug may include connect options.
@@ -117,6 +121,14 @@ impl Store {
         } else {
             db.clone()
         };
+        // Logins of an SQLite file are spooled beside it (`login_spool`).
+        let login_spool = if sole_sqlite_connection {
+            let options = SqliteConnectOptions::from_str(&target.driver_url)
+                .map_err(|e| fail(DbErr::Custom(e.to_string())))?;
+            Some(SpoolDir::for_database(options.get_filename()))
+        } else {
+            None
+        };
         let login_cache = Arc::new(LoginCache::new());
         let writer = Store {
             db: writer_db,
@@ -124,13 +136,15 @@ impl Store {
             login_log: None,
             login_cache: login_cache.clone(),
             sole_sqlite_connection,
+            login_spool: login_spool.clone(),
         };
         Ok(Store {
             db,
             backend: target.backend,
-            login_log: Some(LoginLog::start(writer)),
+            login_log: Some(LoginLog::start(writer, login_spool.clone())),
             login_cache,
             sole_sqlite_connection: false,
+            login_spool,
         })
     }
 
@@ -150,7 +164,11 @@ impl Store {
             .map_err(fail)?;
         }
         Migrator::up(&txn, None).await.map_err(fail)?;
-        txn.commit().await.map_err(fail)
+        txn.commit().await.map_err(fail)?;
+        // Logins a process answered before it died are in its spool, not yet in the trail.
+        self.recover_login_spools()
+            .await
+            .map_err(|e| StoreError::Migration(format!("replaying login spools: {e}")))
     }
 
     /// Readiness: the database answers.
@@ -173,6 +191,7 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(self) -> Result<(), StoreError> {
+        self.settle_login_log().await;
         self.db.close().await.map_err(StoreError::from)
     }
 

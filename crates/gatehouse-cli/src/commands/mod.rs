@@ -29,7 +29,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             login::explain(&open(&cli.config, QUIET).await?, &realm.realm, &login).await
         }
         Command::Login { realm, login } => {
-            login::login(&open(&cli.config, QUIET).await?, &realm.realm, &login).await
+            let gatehouse = open(&cli.config, QUIET).await?;
+            let result = login::login(&gatehouse, &realm.realm, &login).await;
+            // The login's audit event reaches the store before the process ends.
+            gatehouse.store.settle_login_log().await;
+            result
         }
     }
 }

@@ -10,6 +10,7 @@ mod m20261122_000002_directory_roles;
 mod m20261122_000003_oidc;
 mod m20261202_000004_session_upstream;
 mod m20261202_000005_saml_replay;
+mod m20261202_000006_login_spool;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_oidc::Migration),
             Box::new(m20261202_000004_session_upstream::Migration),
             Box::new(m20261202_000005_saml_replay::Migration),
+            Box::new(m20261202_000006_login_spool::Migration),
         ]
     }
 }
