@@ -7,6 +7,7 @@
 //! an outcome; provisioning and storing the profile are the resolver's business.
 
 mod ad;
+mod connection_pool;
 mod entry;
 mod error;
 mod filter;

@@ -1,13 +1,13 @@
 //! Connections to the directory: servers tried in order with a back-off for unreachable ones, and
-//! two bounded pools of persistent connections — one bound as the service account for searches,
-//! one for user binds (a user bind changes a connection's identity, so the two never mix).
+//! two bounded pools of persistent connections — one bound as the service account, whose
+//! connections each carry several searches at a time, one for user binds, one at a time (a user
+//! bind changes a connection's identity, so the two never mix).
 //!
 //! An operation that fails on the wire (connection reset, timeout) is retried on another
 //! connection, after the dead server's idle connections are dropped; a server that cannot be
 //! connected to, or times out, is skipped for `backoff`. So a server dying under load costs at
 //! most a retry to the logins in flight on it.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -16,8 +16,8 @@ use gatehouse_core::Secret;
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, ResultEntry, SearchOptions};
 use rustls::ClientConfig;
-use tokio::sync::Semaphore;
 
+use crate::connection_pool::{ConnectionPool, Lease};
 use crate::entry::Entry;
 use crate::error::DirectoryError;
 use crate::settings::Scope;
@@ -37,72 +37,6 @@ struct Server {
 pub enum Purpose {
     Search,
     Bind,
-}
-
-struct Idle {
-    ldap: Ldap,
-    server: usize,
-    since: Instant,
-}
-
-struct Pool {
-    idle: Mutex<VecDeque<Idle>>,
-    /// Bounds the connections in use; idle ones are only ever taken by a permit holder, so the
-    /// pool never holds more than `max_size` connections in all.
-    permits: Semaphore,
-    max_size: usize,
-    idle_timeout: Duration,
-}
-
-impl Pool {
-    fn new(max_size: usize, idle_timeout: Duration) -> Self {
-        Self {
-            idle: Mutex::new(VecDeque::new()),
-            permits: Semaphore::new(max_size),
-            max_size,
-            idle_timeout,
-        }
-    }
-
-    fn idle(&self) -> std::sync::MutexGuard<'_, VecDeque<Idle>> {
-        // A panic while holding the lock cannot leave the queue inconsistent: keep using it.
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The most recently used live connection (a hot set stays warm, the rest expires).
-    fn take(&self) -> Option<(Ldap, usize)> {
-        let mut idle = self.idle();
-        while let Some(mut c) = idle.pop_back() {
-            if c.since.elapsed() < self.idle_timeout && !c.ldap.is_closed() {
-                return Some((c.ldap, c.server));
-            }
-        }
-        None
-    }
-
-    fn put_back(&self, mut ldap: Ldap, server: usize) {
-        if ldap.is_closed() {
-            return;
-        }
-        let mut idle = self.idle();
-        while idle
-            .front()
-            .is_some_and(|c| c.since.elapsed() >= self.idle_timeout)
-        {
-            idle.pop_front();
-        }
-        if idle.len() < self.max_size {
-            idle.push_back(Idle {
-                ldap,
-                server,
-                since: Instant::now(),
-            });
-        }
-    }
-
-    fn forget_server(&self, server: usize) {
-        self.idle().retain(|c| c.server != server);
-    }
 }
 
 /// One operation, described rather than passed as a closure so its future stays `Send`.
@@ -148,8 +82,8 @@ pub struct Directory {
     timeout: Duration,
     backoff: Duration,
     service: Option<(String, Secret)>,
-    search: Pool,
-    bind: Pool,
+    search: ConnectionPool,
+    bind: ConnectionPool,
 }
 
 pub struct DirectoryConfig {
@@ -160,6 +94,8 @@ pub struct DirectoryConfig {
     pub backoff: Duration,
     pub service: Option<(String, Secret)>,
     pub max_size: usize,
+    /// Searches one service connection carries at a time.
+    pub searches_per_connection: usize,
     pub idle_timeout: Duration,
 }
 
@@ -180,12 +116,12 @@ impl Directory {
             timeout: c.timeout,
             backoff: c.backoff,
             service: c.service,
-            search: Pool::new(c.max_size, c.idle_timeout),
-            bind: Pool::new(c.max_size, c.idle_timeout),
+            search: ConnectionPool::new(c.max_size, c.searches_per_connection, c.idle_timeout),
+            bind: ConnectionPool::new(c.max_size, 1, c.idle_timeout),
         }
     }
 
-    fn pool(&self, purpose: Purpose) -> &Pool {
+    fn pool(&self, purpose: Purpose) -> &ConnectionPool {
         match purpose {
             Purpose::Search => &self.search,
             Purpose::Bind => &self.bind,
@@ -195,37 +131,42 @@ impl Directory {
     /// Runs `op` on a pooled connection, failing over as the module documentation says.
     pub async fn run(&self, purpose: Purpose, op: &Op<'_>) -> Result<Answer, DirectoryError> {
         let pool = self.pool(purpose);
-        let _permit = match tokio::time::timeout(self.timeout, pool.permits.acquire()).await {
-            Ok(Ok(permit)) => permit,
-            _ => {
-                return Err(DirectoryError::Unavailable(format!(
-                    "all {} connections busy for {} ms (pool.max_size)",
-                    pool.max_size,
-                    self.timeout.as_millis()
-                )));
-            }
+        let Some(_permit) = pool.permit(self.timeout).await else {
+            return Err(DirectoryError::Unavailable(format!(
+                "all {} connections busy for {} ms (pool.max_size{})",
+                pool.max_size(),
+                self.timeout.as_millis(),
+                match purpose {
+                    Purpose::Search => format!(
+                        ", {} searches each: pool.searches_per_connection",
+                        pool.per_connection()
+                    ),
+                    Purpose::Bind => String::new(),
+                }
+            )));
         };
         // Each server may cost a stale pooled connection and a fresh one.
         let attempts = 2 * self.servers.len() + 1;
         let mut last = String::from("no attempt made");
         for _ in 0..attempts {
-            let (mut ldap, server) = match pool.take() {
-                Some(c) => c,
-                None => self.connect_any(purpose).await?,
+            let mut lease = match pool.lease() {
+                Some(lease) => lease,
+                None => self.open(pool, purpose).await?,
             };
-            match execute(&mut ldap, op, self.timeout).await {
+            match execute(&mut lease.ldap, op, self.timeout).await {
                 Ok(answer) => {
-                    pool.put_back(ldap, server);
+                    pool.release(lease);
                     return Ok(answer);
                 }
                 Err(Failure::Answered(e)) => {
-                    pool.put_back(ldap, server);
+                    pool.release(lease);
                     return Err(e);
                 }
                 Err(Failure::Wire { why, timed_out }) => {
+                    let server = lease.server;
                     let url = &self.servers[server].url;
                     tracing::warn!(server = %url, error = %why, "directory connection failed; retrying elsewhere");
-                    drop(ldap);
+                    pool.discard(lease);
                     pool.forget_server(server);
                     if timed_out {
                         self.mark_down(server);
@@ -259,6 +200,24 @@ impl Directory {
             }
             None => false,
         }
+    }
+
+    /// A connection for one operation when the pool had none to lease: a shared pool opens one at
+    /// a time and leases again first, since the one opened meanwhile may have room.
+    async fn open(&self, pool: &ConnectionPool, purpose: Purpose) -> Result<Lease, DirectoryError> {
+        let _opening = pool.opening().await;
+        if _opening.is_some()
+            && let Some(lease) = pool.lease()
+        {
+            return Ok(lease);
+        }
+        let (ldap, server) = self.connect_any(purpose).await?;
+        Ok(pool.add(ldap, server))
+    }
+
+    /// Connections held now: (searching, binding).
+    pub fn connections(&self) -> (usize, usize) {
+        (self.search.connections(), self.bind.connections())
     }
 
     /// A new connection to the first server in order that is not backed off.

@@ -98,6 +98,7 @@ impl LdapProvider {
                 .clone()
                 .zip(settings.bind_password.as_ref().map(|p| p.secret().clone())),
             max_size: settings.pool.max_size,
+            searches_per_connection: settings.pool.searches_per_connection,
             idle_timeout: Duration::from_secs(settings.pool.idle_timeout_s),
         });
         let mut user_attrs: Vec<String> = resolved.username_attrs.clone();
@@ -129,6 +130,11 @@ impl LdapProvider {
 
     pub fn settings(&self) -> &LdapSettings {
         &self.settings
+    }
+
+    /// Directory connections held now: (service connections that search, user-bind connections).
+    pub fn connections(&self) -> (usize, usize) {
+        self.directory.connections()
     }
 
     async fn find_user(&self, login: &str) -> Result<Found, DirectoryError> {

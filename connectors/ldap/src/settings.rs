@@ -132,11 +132,18 @@ impl Roles {
     }
 }
 
+/// Above this a connection would hold more outstanding operations than slapd's default
+/// `conn_max_pending` (100) lets it.
+const MAX_SEARCHES_PER_CONNECTION: usize = 64;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PoolSettings {
     /// Connections per pool (one pool searches, one binds users).
     pub max_size: usize,
+    /// Searches one service connection carries at a time (a user bind always has a connection to
+    /// itself).
+    pub searches_per_connection: usize,
     /// A connection idle longer than this is closed instead of reused.
     pub idle_timeout_s: u64,
 }
@@ -145,6 +152,7 @@ impl Default for PoolSettings {
     fn default() -> Self {
         Self {
             max_size: 16,
+            searches_per_connection: 4,
             idle_timeout_s: 60,
         }
     }
@@ -303,6 +311,12 @@ impl LdapSettings {
         }
         if self.pool.max_size == 0 {
             p.push("pool.max_size: must be at least 1".into());
+        }
+        if !(1..=MAX_SEARCHES_PER_CONNECTION).contains(&self.pool.searches_per_connection) {
+            p.push(format!(
+                "pool.searches_per_connection: must be 1 to {MAX_SEARCHES_PER_CONNECTION} \
+                 (slapd refuses more than 100 outstanding operations on a connection by default)"
+            ));
         }
         if self.netbios_domain.is_some() && !self.active_directory {
             p.push("netbios_domain: applies only with active_directory = true".into());

@@ -21,6 +21,7 @@ fn minimal_settings_take_openldap_defaults() {
         s.pool,
         PoolSettings {
             max_size: 16,
+            searches_per_connection: 4,
             idle_timeout_s: 60
         }
     );
@@ -139,6 +140,14 @@ fn validation_names_the_key_and_the_fix() {
         ),
         ("timeout_ms = 0", "timeout_ms"),
         ("pool = { max_size = 0 }", "pool.max_size"),
+        (
+            "pool = { searches_per_connection = 0 }",
+            "pool.searches_per_connection",
+        ),
+        (
+            "pool = { searches_per_connection = 65 }",
+            "pool.searches_per_connection",
+        ),
         ("netbios_domain = \"EXAMPLE\"", "netbios_domain"),
         (
             "ca_file = \"/nonexistent/ca.pem\"",
