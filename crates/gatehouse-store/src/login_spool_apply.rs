@@ -14,7 +14,7 @@ const RECOVER_CHUNK: usize = 4096;
 
 impl Store {
     /// Waits until every login this store answered is in the audit trail and the counters (on
-    /// SQLite they are applied from the spool a few milliseconds after the answer). Reads of the
+    /// SQLite they are applied from the spool 5 to 100 ms after the answer). Reads of the
     /// trail through this store do it themselves; a short-lived process calls it before it exits,
     /// so that others see its logins at once rather than at their next replay of its spool.
     pub async fn settle_login_log(&self) {

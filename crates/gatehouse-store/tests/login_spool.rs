@@ -201,3 +201,26 @@ fn every_login_answered_before_a_stop_is_applied_exactly_once() {
         assert!(spools(&db).is_empty());
     });
 }
+
+#[tokio::test]
+async fn a_read_right_after_a_login_does_not_wait_for_the_appliers_pause() {
+    let (store, _db, a) = store_with_alice().await;
+    // The applier pauses 100 ms between transactions; a reader asking for the trail must not.
+    let started = std::time::Instant::now();
+    for round in 1..=10u64 {
+        store
+            .record_login(&login(Some(a.id), true, vec![]))
+            .await
+            .unwrap();
+        let stats = store.login_stats(a.id).await.unwrap().unwrap();
+        assert_eq!(
+            stats.success_count, round,
+            "the read sees the login before it"
+        );
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < std::time::Duration::from_millis(500),
+        "ten logins each read back took {elapsed:?}: the reads waited for the pause"
+    );
+}
