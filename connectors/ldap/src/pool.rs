@@ -205,14 +205,16 @@ impl Directory {
     /// A connection for one operation when the pool had none to lease: a shared pool opens one at
     /// a time and leases again first, since the one opened meanwhile may have room.
     async fn open(&self, pool: &ConnectionPool, purpose: Purpose) -> Result<Lease, DirectoryError> {
-        let _opening = pool.opening().await;
-        if _opening.is_some()
+        let opening = pool.opening().await;
+        if opening.is_some()
             && let Some(lease) = pool.lease()
         {
             return Ok(lease);
         }
         let (ldap, server) = self.connect_any(purpose).await?;
-        Ok(pool.add(ldap, server))
+        let lease = pool.add(ldap, server);
+        drop(opening);
+        Ok(lease)
     }
 
     /// Connections held now: (searching, binding).

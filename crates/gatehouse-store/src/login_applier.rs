@@ -243,13 +243,20 @@ async fn apply(
         run.apply(&writer).await;
         // A full round leaves more behind; a reader waiting should not wait for the pause too.
         if !settled && !full {
-            let busy = records as f64 >= BUSY_LOGINS_PER_SECOND * since_last_round.as_secs_f64();
-            let pause = if busy { APPLY_EVERY_BUSY } else { APPLY_EVERY };
             tokio::select! {
-                () = tokio::time::sleep(pause) => {}
+                () = tokio::time::sleep(pause_after(records, since_last_round)) => {}
                 () = reader_waits.notified() => {}
             }
         }
+    }
+}
+
+/// The pause after a round that applied `records` that arrived over `since_last_round`.
+fn pause_after(records: usize, since_last_round: Duration) -> Duration {
+    if records as f64 >= BUSY_LOGINS_PER_SECOND * since_last_round.as_secs_f64() {
+        APPLY_EVERY_BUSY
+    } else {
+        APPLY_EVERY
     }
 }
 
@@ -287,5 +294,25 @@ impl Run {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_applier_pauses_longer_only_under_load() {
+        let ms = Duration::from_millis;
+        // 2 logins over 5 ms: 400 a second.
+        assert_eq!(pause_after(2, ms(5)), APPLY_EVERY);
+        // 50 over 6 ms: ~8,300 a second.
+        assert_eq!(pause_after(50, ms(6)), APPLY_EVERY_BUSY);
+        // 2,000 over the long pause and the transaction: ~18,000 a second.
+        assert_eq!(pause_after(2000, ms(110)), APPLY_EVERY_BUSY);
+        // The load is gone: 10 logins over the long pause.
+        assert_eq!(pause_after(10, ms(100)), APPLY_EVERY);
+        // The first round after a quiet spell.
+        assert_eq!(pause_after(1, Duration::from_secs(30)), APPLY_EVERY);
     }
 }
