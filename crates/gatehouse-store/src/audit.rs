@@ -14,14 +14,17 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::accounts::to_json;
-use crate::entities::{audit_event, login_spool, login_stat};
+use crate::entities::{audit_event, login_event_batch, login_spool, login_stat};
 use crate::error::{StoreError, corrupt};
+use crate::login_batch::{batch_statements, events_of, kind_of};
 use crate::store::{Store, stamp};
 use crate::types::{AuditEvent, LoginStats};
 
 /// The most rows one INSERT takes: SQLite allows 32,766 bound values a statement, PostgreSQL
 /// 65,535, and an audit event binds eight.
 const ROWS_PER_STATEMENT: usize = 1024;
+/// How many login event batches a read of the trail fetches at a time.
+const BATCHES_PER_READ: u64 = 8;
 
 fn count(value: i64, what: &str, id: AccountId) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|e| corrupt(what, format_args!("account {id}"), e))
@@ -97,43 +100,28 @@ impl Store {
         spooled: Option<(&str, u64)>,
     ) -> Result<(), StoreError> {
         let backend = self.db.get_database_backend();
-        let mut events = Vec::with_capacity(records.len());
+        // The spool's records are stored as batches (`login_batch`); a spool exists only for an
+        // SQLite file.
+        let mut statements = if spooled.is_some() && backend == DbBackend::Sqlite {
+            batch_statements(records)?
+        } else {
+            event_rows(records, backend)?
+        };
         // Per account: (successes, failures, last success, last failure) of this batch.
         let mut stats: BTreeMap<Uuid, (i64, i64, Option<_>, Option<_>)> = BTreeMap::new();
-        for record in records {
+        for record in records.iter().filter(|_| with_counters) {
+            let Some(id) = record.account_id else {
+                continue;
+            };
             let at = stamp(record.at);
-            events.push(audit_event::ActiveModel {
-                id: NotSet,
-                realm: Set(record.realm.clone()),
-                at: Set(at),
-                kind: Set(if record.redirect {
-                    AuditEvent::REDIRECT_LOGIN
-                } else {
-                    AuditEvent::PASSWORD_LOGIN
-                }
-                .to_owned()),
-                login: Set(record.login.clone()),
-                account_id: Set(record.account_id.map(|id| id.to_string())),
-                success: Set(record.success),
-                result: Set(record.result.clone()),
-                attempts: Set(to_json(&record.attempts)?),
-            });
-            if let Some(id) = record.account_id.filter(|_| with_counters) {
-                let entry = stats.entry(id.0).or_insert((0, 0, None, None));
-                if record.success {
-                    entry.0 += 1;
-                    entry.2 = Ord::max(entry.2, Some(at));
-                } else {
-                    entry.1 += 1;
-                    entry.3 = Ord::max(entry.3, Some(at));
-                }
+            let entry = stats.entry(id.0).or_insert((0, 0, None, None));
+            if record.success {
+                entry.0 += 1;
+                entry.2 = Ord::max(entry.2, Some(at));
+            } else {
+                entry.1 += 1;
+                entry.3 = Ord::max(entry.3, Some(at));
             }
-        }
-        let mut statements = Vec::with_capacity(3);
-        let mut events = events.into_iter().peekable();
-        while events.peek().is_some() {
-            let rows = events.by_ref().take(ROWS_PER_STATEMENT);
-            statements.push(audit_event::Entity::insert_many(rows).build(backend));
         }
         if !stats.is_empty() {
             use login_stat::Column as C;
@@ -246,14 +234,14 @@ impl Store {
         }))
     }
 
-    /// The realm's latest `limit` audit events, newest first.
+    /// The realm's latest `limit` audit events, newest first (by time, then id).
     pub async fn recent_audit_events(
         &self,
         realm: &str,
         limit: u64,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         self.settle_login_log().await;
-        audit_event::Entity::find()
+        let mut events = audit_event::Entity::find()
             .filter(audit_event::Column::Realm.eq(realm))
             .order_by_desc(audit_event::Column::At)
             .order_by_desc(audit_event::Column::Id)
@@ -261,29 +249,87 @@ impl Store {
             .all(&self.db)
             .await?
             .into_iter()
-            .map(|m| {
-                let owner = format_args!("audit event {}", m.id);
-                let attempts: Vec<Attempt> =
-                    serde_json::from_str(&m.attempts).map_err(|e| corrupt("attempts", owner, e))?;
-                let account_id = m
-                    .account_id
-                    .map(|id| Uuid::parse_str(&id).map(AccountId))
-                    .transpose()
-                    .map_err(|e| corrupt("account id", owner, e))?;
-                Ok(AuditEvent {
-                    id: m.id,
-                    realm: m.realm,
-                    at: m.at,
-                    kind: m.kind,
-                    login: m.login,
-                    account_id,
-                    success: m.success,
-                    result: m.result,
-                    attempts,
-                })
-            })
-            .collect()
+            .map(event_of_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let newest_first = |a: &AuditEvent, b: &AuditEvent| (b.at, b.id).cmp(&(a.at, a.id));
+        // Batches newest first, until none left could hold one of the `limit` newest: every
+        // event of a batch is at or before its `last_at`.
+        let mut offset = 0;
+        'pages: loop {
+            let page = login_event_batch::Entity::find()
+                .filter(login_event_batch::Column::Realm.eq(realm))
+                .order_by_desc(login_event_batch::Column::LastAt)
+                .order_by_desc(login_event_batch::Column::Id)
+                .offset(offset)
+                .limit(BATCHES_PER_READ)
+                .all(&self.db)
+                .await?;
+            let last_page = (page.len() as u64) < BATCHES_PER_READ;
+            offset += BATCHES_PER_READ;
+            for batch in page {
+                if events.len() >= limit && events[limit - 1].at > batch.last_at {
+                    break 'pages;
+                }
+                events.extend(events_of(batch)?);
+                events.sort_unstable_by(newest_first);
+                events.truncate(limit);
+            }
+            if last_page {
+                break;
+            }
+        }
+        events.sort_unstable_by(newest_first);
+        events.truncate(limit);
+        Ok(events)
     }
+}
+
+fn event_of_row(m: audit_event::Model) -> Result<AuditEvent, StoreError> {
+    let owner = format_args!("audit event {}", m.id);
+    let attempts: Vec<Attempt> =
+        serde_json::from_str(&m.attempts).map_err(|e| corrupt("attempts", owner, e))?;
+    let account_id = m
+        .account_id
+        .map(|id| Uuid::parse_str(&id).map(AccountId))
+        .transpose()
+        .map_err(|e| corrupt("account id", owner, e))?;
+    Ok(AuditEvent {
+        id: m.id,
+        realm: m.realm,
+        at: m.at,
+        kind: m.kind,
+        login: m.login,
+        account_id,
+        success: m.success,
+        result: m.result,
+        attempts,
+    })
+}
+
+/// The INSERTs of `records` as `audit_event` rows, at most [`ROWS_PER_STATEMENT`] a statement.
+fn event_rows(records: &[&LoginRecord], backend: DbBackend) -> Result<Vec<Statement>, StoreError> {
+    let mut events = Vec::with_capacity(records.len());
+    for record in records {
+        events.push(audit_event::ActiveModel {
+            id: NotSet,
+            realm: Set(record.realm.clone()),
+            at: Set(stamp(record.at)),
+            kind: Set(kind_of(record).to_owned()),
+            login: Set(record.login.clone()),
+            account_id: Set(record.account_id.map(|id| id.to_string())),
+            success: Set(record.success),
+            result: Set(record.result.clone()),
+            attempts: Set(to_json(&record.attempts)?),
+        });
+    }
+    let mut statements = Vec::with_capacity(events.len().div_ceil(ROWS_PER_STATEMENT) + 2);
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        let rows = events.by_ref().take(ROWS_PER_STATEMENT);
+        statements.push(audit_event::Entity::insert_many(rows).build(backend));
+    }
+    Ok(statements)
 }
 
 /// The upsert that says the spool `name` is applied up to `applied` records.

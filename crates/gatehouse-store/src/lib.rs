@@ -9,6 +9,7 @@ mod audit;
 pub mod entities;
 mod error;
 mod login_applier;
+mod login_batch;
 mod login_cache;
 mod login_log;
 mod login_spool;

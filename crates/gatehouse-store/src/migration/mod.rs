@@ -11,6 +11,7 @@ mod m20261122_000003_oidc;
 mod m20261202_000004_session_upstream;
 mod m20261202_000005_saml_replay;
 mod m20261202_000006_login_spool;
+mod m20261204_000007_login_event_batch;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_session_upstream::Migration),
             Box::new(m20261202_000005_saml_replay::Migration),
             Box::new(m20261202_000006_login_spool::Migration),
+            Box::new(m20261204_000007_login_event_batch::Migration),
         ]
     }
 }

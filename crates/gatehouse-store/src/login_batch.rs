@@ -1,0 +1,252 @@
+//! Login audit events applied from an SQLite login spool, stored as batches: one
+//! `login_event_batch` row per realm and apply transaction, its events as JSON lines. Under load
+//! SQLite writes an `audit_event` row and its index entry in ~6 µs of CPU, taken from the cores
+//! the directory and the logins share; a thousand events as one row in ~1 µs each.
+//!
+//! Each event keeps an id of the trail's one sequence: a batch reserves `count` ids of
+//! `audit_event`'s AUTOINCREMENT sequence in its own transaction, so rows written later never
+//! reuse them, and its events are `first_event_id`, `first_event_id + 1`, … in spool order.
+
+use std::collections::BTreeMap;
+
+use gatehouse_core::LoginRecord;
+use sea_orm::{DbBackend, Statement, Value};
+
+use crate::entities::login_event_batch;
+use crate::error::{StoreError, corrupt};
+use crate::store::stamp;
+use crate::types::AuditEvent;
+
+/// Creates the sequence's row when no `audit_event` row was ever written (SQLite adds it only at
+/// the first AUTOINCREMENT insert).
+const ENSURE_SEQUENCE: &str = "INSERT INTO sqlite_sequence (name, seq) \
+     SELECT 'audit_event', (SELECT COALESCE(MAX(id), 0) FROM audit_event) \
+     WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'audit_event')";
+const INSERT_BATCH: &str = "INSERT INTO login_event_batch \
+     (realm, first_at, last_at, first_event_id, count, events) \
+     SELECT ?, ?, ?, seq + 1, ?, ? FROM sqlite_sequence WHERE name = 'audit_event'";
+const RESERVE_IDS: &str = "UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'audit_event'";
+
+/// The statements storing the audit events of `records` as batches, one per realm (SQLite only).
+pub(crate) fn batch_statements(records: &[&LoginRecord]) -> Result<Vec<Statement>, StoreError> {
+    let mut by_realm: BTreeMap<&str, Vec<&LoginRecord>> = BTreeMap::new();
+    for record in records {
+        by_realm.entry(&record.realm).or_default().push(record);
+    }
+    let mut statements = Vec::with_capacity(1 + 2 * by_realm.len());
+    if !by_realm.is_empty() {
+        statements.push(Statement::from_string(DbBackend::Sqlite, ENSURE_SEQUENCE));
+    }
+    for (realm, records) in by_realm {
+        let count = i32::try_from(records.len())
+            .map_err(|_| StoreError::Db(format!("{} login records in one batch", records.len())))?;
+        let mut events = Vec::with_capacity(records.len() * 256);
+        for record in &records {
+            serde_json::to_writer(&mut events, record)
+                .map_err(|e| StoreError::Db(format!("cannot encode a login record: {e}")))?;
+            events.push(b'\n');
+        }
+        // serde_json writes UTF-8 only.
+        let events = String::from_utf8(events).expect("serde_json writes UTF-8");
+        let first_at = records.iter().map(|r| r.at).min().map(stamp);
+        let last_at = records.iter().map(|r| r.at).max().map(stamp);
+        statements.push(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            INSERT_BATCH,
+            [
+                Value::from(realm),
+                first_at.into(),
+                last_at.into(),
+                count.into(),
+                events.into(),
+            ],
+        ));
+        statements.push(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            RESERVE_IDS,
+            [count.into()],
+        ));
+    }
+    Ok(statements)
+}
+
+/// The events of a stored batch, in spool order.
+pub(crate) fn events_of(batch: login_event_batch::Model) -> Result<Vec<AuditEvent>, StoreError> {
+    let owner = format_args!("login event batch {}", batch.id);
+    let counted = usize::try_from(batch.count).unwrap_or(0);
+    let mut events = Vec::with_capacity(counted);
+    for (line, id) in batch.events.lines().zip(batch.first_event_id..) {
+        let record: LoginRecord =
+            serde_json::from_str(line).map_err(|e| corrupt("events", owner, e))?;
+        let kind = kind_of(&record).to_owned();
+        events.push(AuditEvent {
+            id,
+            realm: record.realm,
+            at: stamp(record.at),
+            kind,
+            login: record.login,
+            account_id: record.account_id,
+            success: record.success,
+            result: record.result,
+            attempts: record.attempts,
+        });
+    }
+    if events.len() != counted {
+        return Err(corrupt(
+            "events",
+            owner,
+            format_args!("{} events where {} were counted", events.len(), batch.count),
+        ));
+    }
+    Ok(events)
+}
+
+/// The audit kind of a login.
+pub(crate) fn kind_of(record: &LoginRecord) -> &'static str {
+    if record.redirect {
+        AuditEvent::REDIRECT_LOGIN
+    } else {
+        AuditEvent::PASSWORD_LOGIN
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use std::collections::HashSet;
+
+    use chrono::{SubsecRound, TimeDelta, Utc};
+    use gatehouse_core::{Attempt, AttemptOutcome};
+    use sea_orm::{EntityTrait, PaginatorTrait};
+
+    use super::*;
+    use crate::NewAccount;
+    use crate::entities::audit_event;
+
+    const REALM: &str = "main";
+
+    fn record(login: String, at: chrono::DateTime<Utc>, n: i64) -> LoginRecord {
+        LoginRecord {
+            realm: REALM.to_owned(),
+            login,
+            account_id: None,
+            success: n % 2 == 0,
+            result: if n % 2 == 0 { "success" } else { "rejected" }.to_owned(),
+            attempts: vec![Attempt {
+                provider: "corp".to_owned(),
+                outcome: AttemptOutcome::Unavailable(format!("down {n}")),
+                duration: std::time::Duration::from_millis(n as u64),
+            }],
+            at,
+            redirect: n % 3 == 0,
+        }
+    }
+
+    // Twenty spooled batches of 1 to 5 logins, an `audit_event` row after each, and a batch of
+    // another realm: one trail, newest first, whatever the limit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_and_rows_read_back_as_one_trail_newest_first() {
+        let store = crate::testing::sqlite_store().await;
+        let alice = store
+            .create_account(NewAccount {
+                realm: REALM.to_owned(),
+                username: "alice".to_owned(),
+                username_key: "alice".to_owned(),
+                email: None,
+                name: None,
+                roles: vec![],
+            })
+            .await
+            .unwrap();
+        let start = Utc::now() - TimeDelta::seconds(10);
+        let mut written = Vec::new();
+        let mut applied = 0;
+        for b in 0..20i64 {
+            let records: Vec<LoginRecord> = (0..b % 5 + 1)
+                .map(|i| {
+                    // Out of order within a batch, as concurrent logins are spooled.
+                    let at = start + TimeDelta::milliseconds(b * 100 + (4 - i) * 7);
+                    let mut r = record(format!("b{b}-{i}"), at, b + i);
+                    r.account_id = (i == 0).then_some(alice.id);
+                    r
+                })
+                .collect();
+            applied += records.len() as u64;
+            let refs: Vec<&LoginRecord> = records.iter().collect();
+            store
+                .write_login_records(&refs, Some(("spool", applied)))
+                .await
+                .unwrap();
+            written.extend(records);
+            store
+                .set_disabled_audited(REALM, alice.id, "alice", None, "test", &format!("row {b}"))
+                .await
+                .unwrap();
+        }
+        let mut other = record("elsewhere".to_owned(), Utc::now(), 0);
+        other.realm = "other".to_owned();
+        store
+            .write_login_records(&[&other], Some(("spool", applied + 1)))
+            .await
+            .unwrap();
+
+        let all = store.recent_audit_events(REALM, 1000).await.unwrap();
+        assert_eq!(all.len(), written.len() + 20);
+        let ids: HashSet<i64> = all.iter().map(|e| e.id).collect();
+        assert_eq!(ids.len(), all.len(), "every event has an id of its own");
+        assert!(
+            all.windows(2)
+                .all(|w| (w[0].at, w[0].id) > (w[1].at, w[1].id)),
+            "newest first"
+        );
+        for limit in [1, 2, 5, 9, 17, 30, all.len(), all.len() + 5] {
+            let some = store
+                .recent_audit_events(REALM, limit as u64)
+                .await
+                .unwrap();
+            assert_eq!(some[..], all[..limit.min(all.len())], "limit {limit}");
+        }
+        // Each login's event says what its record said.
+        for r in &written {
+            let e = all.iter().find(|e| e.login == r.login).unwrap();
+            assert_eq!(
+                (
+                    e.at,
+                    e.kind.as_str(),
+                    e.account_id,
+                    e.success,
+                    &e.result,
+                    &e.attempts
+                ),
+                (
+                    r.at.trunc_subsecs(6),
+                    kind_of(r),
+                    r.account_id,
+                    r.success,
+                    &r.result,
+                    &r.attempts
+                )
+            );
+        }
+        // A row written after a batch takes an id after the batch's.
+        for b in 0..20 {
+            let row = all.iter().find(|e| e.result == format!("row {b}")).unwrap();
+            let prefix = format!("b{b}-");
+            let batch_max = all
+                .iter()
+                .filter(|e| e.login.starts_with(&prefix))
+                .map(|e| e.id)
+                .max();
+            assert!(row.id > batch_max.unwrap(), "batch {b}");
+        }
+        // Stored as batches, one per realm and write: the logins are in no `audit_event` row.
+        let batches = login_event_batch::Entity::find()
+            .count(&store.db)
+            .await
+            .unwrap();
+        assert_eq!(batches, 21);
+        let rows = audit_event::Entity::find().count(&store.db).await.unwrap();
+        assert_eq!(rows, 20);
+        let stats = store.login_stats(alice.id).await.unwrap().unwrap();
+        assert_eq!(stats.success_count + stats.failure_count, 20);
+    }
+}
