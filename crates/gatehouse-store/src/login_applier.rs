@@ -1,21 +1,19 @@
-//! The spooled login log of an SQLite file: a spool task appends what logins queued to the
-//! store's spool, in one `write`, and answers them; an applier task writes what the spool holds
-//! to the audit trail and the counters, one transaction every 5 ms, or every 100 ms under more
-//! than a thousand logins a second (at once when a reader of this store waits), and records in
-//! that transaction how far the spool is applied.
+//! The spooled login log of an SQLite file: each login appends its record to the store's spool
+//! itself, under a lock held for the copy, and hands it to an applier task, which writes what the
+//! spool holds to the audit trail and the counters, one transaction every 5 ms, or every 100 ms
+//! under more than a thousand logins a second (at once when a reader of this store waits), and
+//! records in that transaction how far the spool is applied.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gatehouse_core::LoginRecord;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::error::StoreError;
-use crate::login_spool::{ROTATE_AT, Spool, SpoolDir, encode};
+use crate::login_spool::{Spool, SpoolDir, encode};
 use crate::store::Store;
 
-/// The most records one spool write takes.
-const MAX_APPEND: usize = 512;
 /// The most spooled records one applier round takes.
 const MAX_APPLY: usize = 4096;
 /// The applier's pause between transactions while logins are few: another process reading the
@@ -49,136 +47,84 @@ enum Spooled {
 }
 
 pub(crate) struct SpooledLog {
-    appends: mpsc::UnboundedSender<Append>,
-}
-
-/// A login's record for the spool task, or a reader's request to settle.
-enum Append {
-    Record(LoginRecord, oneshot::Sender<Result<(), StoreError>>),
-    Settle(oneshot::Sender<()>),
+    dir: SpoolDir,
+    /// The spool being appended to (created at the first login) and its name. The applier's
+    /// channel is sent to under the same lock, so it gets the records in spool order.
+    current: Mutex<Option<(Spool, Arc<str>)>>,
+    applier: mpsc::UnboundedSender<Spooled>,
+    reader_waits: Arc<Notify>,
 }
 
 impl SpooledLog {
-    /// Starts the spool task and the applier, writing through `writer`, on the current runtime.
+    /// Starts the applier, writing through `writer`, on the current runtime.
     pub(crate) fn start(writer: Store, dir: SpoolDir) -> Self {
         let (applier, spooled) = mpsc::unbounded_channel();
-        let (appends, queued) = mpsc::unbounded_channel();
         let reader_waits = Arc::new(Notify::new());
-        tokio::spawn(spool(dir, queued, applier, reader_waits.clone()));
-        tokio::spawn(apply(writer, spooled, reader_waits));
-        Self { appends }
+        tokio::spawn(apply(writer, spooled, reader_waits.clone()));
+        Self {
+            dir,
+            current: Mutex::new(None),
+            applier,
+            reader_waits,
+        }
     }
 
     /// Stores `record` in the spool; once this returns `Ok`, the login may be answered.
-    pub(crate) async fn append(&self, record: LoginRecord) -> Result<(), StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let gone = || StoreError::Db("the login log writer stopped".into());
-        self.appends
-            .send(Append::Record(record, reply))
-            .map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+    pub(crate) fn append(&self, record: LoginRecord) -> Result<(), StoreError> {
+        let line = encode(&record).map_err(refused)?;
+        // A poisoned lock: a panic between two statements below, which leave the spool whole.
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let index = loop {
+            let (spool, _) = match &mut *current {
+                Some(open) => open,
+                None => {
+                    let spool = self.dir.create().map_err(refused)?;
+                    let name: Arc<str> = spool.name.as_str().into();
+                    current.insert((spool, name))
+                }
+            };
+            if let Some(index) = spool.append(&line) {
+                break index;
+            }
+            if spool.lines == 0 {
+                return Err(refused(std::io::Error::other(format!(
+                    "a login record of {} bytes does not fit in a spool",
+                    line.len()
+                ))));
+            }
+            let (full, _) = current.take().expect("matched above");
+            let _ = self.applier.send(Spooled::Retired(full));
+        };
+        let (_, name) = current.as_ref().expect("appended to above");
+        let spooled = Spooled::Record {
+            spool: name.clone(),
+            index,
+            record,
+        };
+        if self.applier.send(spooled).is_err() {
+            // The applier is gone with its runtime; the record is in the spool, which the next
+            // process on this file replays.
+            tracing::debug!("login spooled after the applier stopped");
+        }
+        Ok(())
     }
 
     /// Resolves once every login answered before the call is applied; `None` when the log is
-    /// gone.
+    /// gone. (Each answered login's record went to the applier before its answer.)
     pub(crate) fn settle(&self) -> Option<oneshot::Receiver<()>> {
         let (reply, settled) = oneshot::channel();
-        self.appends.send(Append::Settle(reply)).ok()?;
+        self.applier.send(Spooled::Settle(reply)).ok()?;
+        self.reader_waits.notify_one();
         Some(settled)
     }
 }
 
-/// Appends what logins queued, everything queued in one write, answers them, and hands the
-/// records on to the applier.
-async fn spool(
-    dir: SpoolDir,
-    mut queued: mpsc::UnboundedReceiver<Append>,
-    applier: mpsc::UnboundedSender<Spooled>,
-    reader_waits: Arc<Notify>,
-) {
-    let mut current: Option<(Spool, Arc<str>)> = None;
-    let mut batch = Vec::with_capacity(MAX_APPEND);
-    let mut encoded = Vec::new();
-    while queued.recv_many(&mut batch, MAX_APPEND).await > 0 {
-        encoded.clear();
-        let mut records = Vec::with_capacity(batch.len());
-        for append in batch.drain(..) {
-            match append {
-                Append::Record(record, reply) => match encode(&record) {
-                    Ok(line) => {
-                        encoded.extend_from_slice(&line);
-                        records.push((record, reply));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(refused(e)));
-                    }
-                },
-                // Everything before it was handed on, or is in `records`, sent first below.
-                Append::Settle(reply) => {
-                    if !records.is_empty() {
-                        let written = write(&dir, &mut current, &encoded, records.len());
-                        hand_on(written, std::mem::take(&mut records), &applier);
-                        encoded.clear();
-                    }
-                    let _ = applier.send(Spooled::Settle(reply));
-                    reader_waits.notify_one();
-                }
-            }
-        }
-        if !records.is_empty() {
-            let written = write(&dir, &mut current, &encoded, records.len());
-            hand_on(written, records, &applier);
-        }
-        if current.as_ref().is_some_and(|(s, _)| s.bytes >= ROTATE_AT) {
-            let (full, _) = current.take().expect("checked above");
-            let _ = applier.send(Spooled::Retired(full));
-        }
-    }
-    if let Some((last, _)) = current {
-        let _ = applier.send(Spooled::Retired(last));
-    }
-}
-
-/// Appends `count` encoded records to the current spool (created at the first login); the name
-/// and index of the first.
-fn write(
-    dir: &SpoolDir,
-    current: &mut Option<(Spool, Arc<str>)>,
-    encoded: &[u8],
-    count: usize,
-) -> std::io::Result<(Arc<str>, u64)> {
-    if current.is_none() {
-        let spool = dir.create()?;
-        let name: Arc<str> = spool.name.as_str().into();
-        *current = Some((spool, name));
-    }
-    let (spool, name) = current.as_mut().expect("created above");
-    let first = spool.append(encoded, count as u64)?;
-    Ok((name.clone(), first))
-}
-
-/// Answers the logins of `records`, and on success passes the records to the applier.
-fn hand_on(
-    written: std::io::Result<(Arc<str>, u64)>,
-    records: Vec<(LoginRecord, oneshot::Sender<Result<(), StoreError>>)>,
-    applier: &mpsc::UnboundedSender<Spooled>,
-) {
-    match written {
-        Ok((spool, first)) => {
-            for (index, (record, reply)) in (first..).zip(records) {
-                let _ = reply.send(Ok(()));
-                let _ = applier.send(Spooled::Record {
-                    spool: spool.clone(),
-                    index,
-                    record,
-                });
-            }
-        }
-        Err(e) => {
-            let why = refused(e).to_string();
-            for (_, reply) in records {
-                let _ = reply.send(Err(StoreError::Db(why.clone())));
-            }
+impl Drop for SpooledLog {
+    /// The last store handle is gone: the applier applies the spool and deletes it.
+    fn drop(&mut self) {
+        let current = self.current.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some((last, _)) = current.take() {
+            let _ = self.applier.send(Spooled::Retired(last));
         }
     }
 }
@@ -300,6 +246,58 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "testing")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_spool_is_retired_for_a_fresh_one_and_deleted_once_applied() {
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        let store = crate::testing::sqlite_store().await;
+        // Room for about four records a spool.
+        let dir = store.login_spool.clone().unwrap().with_capacity(1024);
+        let log = SpooledLog::start(store.without_log(), dir.clone());
+        for i in 0..10 {
+            log.append(LoginRecord {
+                realm: "main".to_owned(),
+                login: format!("user-{i}"),
+                account_id: None,
+                success: false,
+                result: "rejected".to_owned(),
+                attempts: vec![],
+                at: chrono::Utc::now(),
+                redirect: false,
+            })
+            .unwrap();
+        }
+        let (lines, current) = log
+            .current
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|(s, n)| (s.lines, n.clone()))
+            .unwrap();
+        assert!(lines < 10, "the records went to several spools");
+        log.settle().unwrap().await.unwrap();
+        assert_eq!(
+            dir.names().unwrap().into_iter().collect::<Vec<_>>(),
+            [current.to_string()],
+            "only the spool in use is left"
+        );
+        let rows = crate::entities::login_spool::Entity::find()
+            .count(&store.db)
+            .await
+            .unwrap();
+        assert_eq!(rows, 1, "the retired spools' progress rows are dropped");
+        let mut logins: Vec<String> = store
+            .recent_audit_events("main", 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.login)
+            .collect();
+        logins.sort();
+        let expected: Vec<String> = (0..10).map(|i| format!("user-{i}")).collect();
+        assert_eq!(logins, expected, "each record once, across the spools");
+    }
 
     #[test]
     fn the_applier_pauses_longer_only_under_load() {

@@ -57,7 +57,7 @@ impl LoginLog {
         record: LoginRecord,
     ) -> Result<Result<(), StoreError>, LoginRecord> {
         let queue = match self {
-            Self::Spooled(log) => return Ok(log.append(record).await),
+            Self::Spooled(log) => return Ok(log.append(record)),
             Self::GroupCommit(queue) => queue,
         };
         let (reply, answer) = oneshot::channel();

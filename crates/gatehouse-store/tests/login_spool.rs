@@ -107,6 +107,26 @@ async fn a_spool_left_by_a_stopped_process_is_applied_at_the_next_migration() {
     assert_eq!(orphan_logins(&store).await.len(), 3);
 }
 
+// A spool is created at its full size and filled in place: a process killed in the middle of a
+// record's copy leaves the start of that line, then the spool's zeros.
+#[tokio::test]
+async fn a_spool_cut_short_inside_its_allocated_size_is_applied_up_to_the_cut() {
+    let (store, db, a) = store_with_alice().await;
+    let orphan = orphan_spool(&db, a.id, 3, true);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&orphan)
+        .unwrap()
+        .set_len(4 << 20)
+        .unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(
+        orphan_logins(&store).await,
+        ["orphan-0", "orphan-1", "orphan-2"]
+    );
+    assert!(!orphan.exists());
+}
+
 #[tokio::test]
 async fn replay_starts_where_the_progress_row_says_the_spool_stopped() {
     let (store, db, a) = store_with_alice().await;
