@@ -6,7 +6,9 @@
 //! slapd: the project's own (`tests/peers/slapd.sh start bench`, logging off), started here unless
 //! GATEHOUSE_BENCH_LDAP_URL names one holding fixtures/ldap/ (and GATEHOUSE_BENCH_LDAP_PID its PID,
 //! for its CPU time per login). `GATEHOUSE_BENCH_SECONDS` sets each
-//! phase's length (default 5). `GATEHOUSE_BENCH_ONLY=resolver` (or `http`, `raw`, `bare`: the
+//! phase's length (default 5), `GATEHOUSE_BENCH_ROUNDS` how many times the resolver phases
+//! alternate with raw ones (default 3; the ratios are the rounds' medians), and the resolver
+//! phase lasts until the audit write it caused is applied. `GATEHOUSE_BENCH_ONLY=resolver` (or `http`, `raw`, `bare`: the
 //! resolver without its audit write) runs only
 //! that phase, at C = 32 unless `GATEHOUSE_BENCH_C` says otherwise: a steady load to profile
 //! (`perf record -g -p PID`).
@@ -98,6 +100,21 @@ where
     F: Fn(usize, usize) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = ()> + Send,
 {
+    measure_then(c, phase, login, async {}).await
+}
+
+/// [`measure`], with the phase ending only once `finish` has: its time and CPU count too (the
+/// login log's backlog, so a phase cannot look fast by leaving work behind).
+async fn measure_then<F, Fut>(
+    c: usize,
+    phase: Duration,
+    login: F,
+    finish: impl Future<Output = ()>,
+) -> Phase
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     let slapd = SLAPD_PID.get().copied().flatten();
     let (cpu_before, slapd_before) = (cpu_seconds(None), slapd.and_then(|p| cpu_seconds(Some(p))));
     let started = Instant::now();
@@ -121,6 +138,7 @@ where
     for t in tasks {
         all.extend(t.await.expect("worker"));
     }
+    finish.await;
     let elapsed = started.elapsed();
     let per_login =
         |before: Option<f64>, pid| Some((cpu_seconds(pid)? - before?) * 1e6 / all.len() as f64);
@@ -342,6 +360,27 @@ fn realm_resolver(gatehouse: &Gatehouse) -> &Resolver {
     &gatehouse.realm("main").expect("realm").resolver
 }
 
+/// Logins through the realm's resolver; the phase ends once their audit events and statistics
+/// are applied to the store.
+async fn resolver_applied(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
+    let store = gatehouse.store.clone();
+    measure_then(
+        c,
+        phase,
+        move |_, n| {
+            let gatehouse = gatehouse.clone();
+            async move {
+                let r = realm_resolver(&gatehouse)
+                    .resolve(&user(n), &Secret::new(PASSWORD))
+                    .await;
+                assert!(r.expect("resolve").is_success());
+            }
+        },
+        async move { store.settle_login_log().await },
+    )
+    .await
+}
+
 async fn http(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -398,6 +437,64 @@ fn start_slapd() -> (String, bool) {
     (url, true)
 }
 
+/// A phase against the raw baseline measured before and after it.
+struct Ratios {
+    throughput: f64,
+    p99: f64,
+    cpu: Option<f64>,
+}
+
+impl Ratios {
+    fn of(p: &Phase, before: &Phase, after: &Phase) -> Self {
+        let raw_rate = (before.rate + after.rate) / 2.0;
+        let raw_p99 = (before.p99 + after.p99).as_secs_f64() / 2.0;
+        let raw_cpu = before
+            .total_cpu_us()
+            .zip(after.total_cpu_us())
+            .map(|(a, b)| (a + b) / 2.0);
+        Self {
+            throughput: p.rate / raw_rate,
+            p99: p.p99.as_secs_f64() / raw_p99,
+            cpu: raw_cpu.zip(p.total_cpu_us()).map(|(raw, p)| raw / p),
+        }
+    }
+
+    /// Each round's ratios and their median.
+    fn print_rounds(name: &str, rounds: &[Ratios]) {
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let list = |f: fn(&Ratios) -> Option<f64>| {
+            rounds
+                .iter()
+                .map(|r| f(r).map_or_else(|| "?".to_owned(), |x| format!("{x:.2}")))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let throughput = median(rounds.iter().map(|r| r.throughput).collect());
+        let p99 = median(rounds.iter().map(|r| r.p99).collect());
+        let cpu: Vec<f64> = rounds.iter().filter_map(|r| r.cpu).collect();
+        let cpu = if cpu.is_empty() {
+            "?".to_owned()
+        } else {
+            format!("{:.2}", median(cpu))
+        };
+        println!(
+            "  {name:<8} / raw: throughput {throughput:.2} (goal >= 0.90), p99 {p99:.2}x (goal <= 2x), CPU per login raw/Gatehouse {cpu}{}",
+            if rounds.len() > 1 {
+                format!(
+                    "  (medians; by round: throughput {}, p99 {})",
+                    list(|r| Some(r.throughput)),
+                    list(|r| Some(r.p99))
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
 fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let seconds: u64 = std::env::var("GATEHOUSE_BENCH_SECONDS")
@@ -429,7 +526,7 @@ fn main() {
                 "raw" => raw(&url, c, phase)
                     .await
                     .print("raw ldap3 search + bind, persistent"),
-                "resolver" => resolver(gh, realm_resolver, c, phase)
+                "resolver" => resolver_applied(gh, c, phase)
                     .await
                     .print("Gatehouse resolver"),
                 "bare" => {
@@ -451,40 +548,49 @@ fn main() {
         }
         return;
     }
+    let rounds: usize = std::env::var("GATEHOUSE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(3);
     runtime.block_on(async {
         for c in [8, 32] {
             let gh = gatehouse(&url, c, dir.path()).await;
+            let bare_resolver = resolver_without_audit_write(&url, c, dir.path()).await;
             println!("\nC = {c}");
-            let raw_before = raw(&url, c, phase).await;
-            raw_before.print("raw ldap3 search + bind, persistent");
-            let res = resolver(gh.clone(), realm_resolver, c, phase).await;
-            res.print("Gatehouse resolver (pool + audit write)");
-            let bare = resolver_without_audit_write(&url, c, dir.path()).await;
-            let bare = resolver(bare, |r| r, c, phase).await;
-            bare.print("  the same without the audit write");
+            // Alternated, so that a drift of the machine's speed (other guests on its host) hits
+            // every phase alike; each round's ratios are against the raw phases either side.
+            let mut raws = vec![raw(&url, c, phase).await];
+            raws[0].print("raw ldap3 search + bind, persistent");
+            let mut with_audit = Vec::new();
+            let mut without = Vec::new();
+            for round in 1..=rounds {
+                let res = resolver_applied(gh.clone(), c, phase).await;
+                res.print(&format!("Gatehouse resolver (pool + audit write) #{round}"));
+                with_audit.push(res);
+                let bare = resolver(bare_resolver.clone(), |r| r, c, phase).await;
+                bare.print(&format!("  the same without the audit write #{round}"));
+                without.push(bare);
+                let again = raw(&url, c, phase).await;
+                again.print(&format!("raw again #{round}"));
+                raws.push(again);
+            }
             let web = http(gh.clone(), c, phase).await;
             web.print("Gatehouse HTTP endpoint");
-            let raw_after = raw(&url, c, phase).await;
-            raw_after.print("raw again");
+            let raw_last = raw(&url, c, phase).await;
+            raw_last.print("raw again");
             per_login(&url, c, phase)
                 .await
                 .print("connection per login (contrast)");
-            let raw_rate = (raw_before.rate + raw_after.rate) / 2.0;
-            let raw_p99 = (raw_before.p99 + raw_after.p99) / 2;
-            let raw_cpu = raw_before
-                .total_cpu_us()
-                .zip(raw_after.total_cpu_us())
-                .map(|(a, b)| (a + b) / 2.0);
-            for (name, p) in [("resolver", &res), ("HTTP", &web), ("no audit", &bare)] {
-                let cost = raw_cpu
-                    .zip(p.total_cpu_us())
-                    .map_or_else(|| "?".to_owned(), |(raw, p)| format!("{:.2}", raw / p));
-                println!(
-                    "  {name:<8} / raw: throughput {:.2} (goal >= 0.90), p99 {:.2}x (goal <= 2x), CPU per login raw/Gatehouse {cost}",
-                    p.rate / raw_rate,
-                    p.p99.as_secs_f64() / raw_p99.as_secs_f64()
-                );
+            for (name, phases) in [("resolver", &with_audit), ("no audit", &without)] {
+                let ratios: Vec<Ratios> = phases
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| Ratios::of(p, &raws[i], &raws[i + 1]))
+                    .collect();
+                Ratios::print_rounds(name, &ratios);
             }
+            Ratios::print_rounds("HTTP", &[Ratios::of(&web, &raws[rounds], &raw_last)]);
         }
     });
     if started {
