@@ -80,7 +80,19 @@ impl Store {
         records: &[&LoginRecord],
         spooled: Option<(&str, u64)>,
     ) -> Result<(), StoreError> {
-        self.write_login_log(records, true, spooled).await
+        self.write_login_log(records, true, spooled, None).await
+    }
+
+    /// [`Self::write_login_records`] of spooled records, with `lines` their spool lines when the
+    /// caller has them: the batch stores them as they are rather than encoding the records again.
+    pub(crate) async fn write_spooled_records(
+        &self,
+        records: &[&LoginRecord],
+        lines: Option<String>,
+        spooled: (&str, u64),
+    ) -> Result<(), StoreError> {
+        self.write_login_log(records, true, Some(spooled), lines)
+            .await
     }
 
     /// The audit events of `records` without their counters (for an account deleted since
@@ -90,7 +102,7 @@ impl Store {
         records: &[&LoginRecord],
         spooled: Option<(&str, u64)>,
     ) -> Result<(), StoreError> {
-        self.write_login_log(records, false, spooled).await
+        self.write_login_log(records, false, spooled, None).await
     }
 
     async fn write_login_log(
@@ -98,12 +110,13 @@ impl Store {
         records: &[&LoginRecord],
         with_counters: bool,
         spooled: Option<(&str, u64)>,
+        lines: Option<String>,
     ) -> Result<(), StoreError> {
         let backend = self.db.get_database_backend();
         // The spool's records are stored as batches (`login_batch`); a spool exists only for an
         // SQLite file.
         let mut statements = if spooled.is_some() && backend == DbBackend::Sqlite {
-            batch_statements(records)?
+            batch_statements(records, lines)?
         } else {
             event_rows(records, backend)?
         };

@@ -34,11 +34,12 @@ const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 
 /// What the applier gets, in spool order.
 enum Spooled {
-    /// Record `index` of the spool named `spool`, already answered.
+    /// Record `index` of the spool named `spool`, already answered, and its line.
     Record {
         spool: Arc<str>,
         index: u64,
         record: LoginRecord,
+        line: String,
     },
     /// Answered once everything before it is applied.
     Settle(oneshot::Sender<()>),
@@ -83,7 +84,7 @@ impl SpooledLog {
                     current.insert((spool, name))
                 }
             };
-            if let Some(index) = spool.append(&line) {
+            if let Some(index) = spool.append(line.as_bytes()) {
                 break index;
             }
             if spool.lines == 0 {
@@ -100,6 +101,7 @@ impl SpooledLog {
             spool: name.clone(),
             index,
             record,
+            line,
         };
         if self.applier.send(spooled).is_err() {
             // The applier is gone with its runtime; the record is in the spool, which the next
@@ -167,6 +169,7 @@ async fn apply(
                     spool,
                     index,
                     record,
+                    line,
                 } => {
                     records += 1;
                     if !run.continues(&spool, index) {
@@ -174,6 +177,7 @@ async fn apply(
                         run.spool = Some((spool, index));
                     }
                     run.records.push(record);
+                    run.lines.push_str(&line);
                 }
                 Spooled::Settle(reply) => {
                     run.apply(&writer).await;
@@ -206,11 +210,12 @@ fn pause_after(records: usize, since_last_round: Duration) -> Duration {
     }
 }
 
-/// Consecutive records of one spool, the first of them at `spool.1`.
+/// Consecutive records of one spool, the first of them at `spool.1`, and their lines.
 #[derive(Default)]
 struct Run {
     spool: Option<(Arc<str>, u64)>,
     records: Vec<LoginRecord>,
+    lines: String,
 }
 
 impl Run {
@@ -227,9 +232,13 @@ impl Run {
             return;
         };
         let mut records = std::mem::take(&mut self.records);
+        let mut lines = Some(std::mem::take(&mut self.lines));
         let mut pause = Duration::from_millis(50);
         loop {
-            match writer.apply_spooled(&spool, first, &records).await {
+            match writer
+                .apply_spooled(&spool, first, &records, lines.take())
+                .await
+            {
                 Ok(()) => return,
                 Err((stored, e)) => {
                     tracing::warn!(error = %e, spool = %spool, "cannot apply the login spool yet; retrying");

@@ -14,6 +14,7 @@ use sea_orm::{DbBackend, Statement, Value};
 
 use crate::entities::login_event_batch;
 use crate::error::{StoreError, corrupt};
+use crate::login_spool::encode;
 use crate::store::stamp;
 use crate::types::AuditEvent;
 
@@ -27,8 +28,13 @@ const INSERT_BATCH: &str = "INSERT INTO login_event_batch \
      SELECT ?, ?, ?, seq + 1, ?, ? FROM sqlite_sequence WHERE name = 'audit_event'";
 const RESERVE_IDS: &str = "UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'audit_event'";
 
-/// The statements storing the audit events of `records` as batches, one per realm (SQLite only).
-pub(crate) fn batch_statements(records: &[&LoginRecord]) -> Result<Vec<Statement>, StoreError> {
+/// The statements storing the audit events of `records` as batches, one per realm (SQLite only);
+/// `lines`, when given, are the records' spool lines in order, stored as they are when the
+/// records are of one realm.
+pub(crate) fn batch_statements(
+    records: &[&LoginRecord],
+    lines: Option<String>,
+) -> Result<Vec<Statement>, StoreError> {
     let mut by_realm: BTreeMap<&str, Vec<&LoginRecord>> = BTreeMap::new();
     for record in records {
         by_realm.entry(&record.realm).or_default().push(record);
@@ -37,17 +43,23 @@ pub(crate) fn batch_statements(records: &[&LoginRecord]) -> Result<Vec<Statement
     if !by_realm.is_empty() {
         statements.push(Statement::from_string(DbBackend::Sqlite, ENSURE_SEQUENCE));
     }
+    let mut lines = lines.filter(|_| by_realm.len() == 1);
     for (realm, records) in by_realm {
         let count = i32::try_from(records.len())
             .map_err(|_| StoreError::Db(format!("{} login records in one batch", records.len())))?;
-        let mut events = Vec::with_capacity(records.len() * 256);
-        for record in &records {
-            serde_json::to_writer(&mut events, record)
-                .map_err(|e| StoreError::Db(format!("cannot encode a login record: {e}")))?;
-            events.push(b'\n');
-        }
-        // serde_json writes UTF-8 only.
-        let events = String::from_utf8(events).expect("serde_json writes UTF-8");
+        let events = match lines.take() {
+            Some(lines) => lines,
+            None => {
+                let mut events = String::with_capacity(records.len() * 256);
+                for record in &records {
+                    let line = encode(record).map_err(|e| {
+                        StoreError::Db(format!("cannot encode a login record: {e}"))
+                    })?;
+                    events.push_str(&line);
+                }
+                events
+            }
+        };
         let first_at = records.iter().map(|r| r.at).min().map(stamp);
         let last_at = records.iter().map(|r| r.at).max().map(stamp);
         statements.push(Statement::from_sql_and_values(

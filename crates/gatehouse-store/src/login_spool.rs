@@ -243,9 +243,9 @@ impl Orphan {
 }
 
 /// A record as a spool line.
-pub(crate) fn encode(record: &LoginRecord) -> io::Result<Vec<u8>> {
-    let mut line = serde_json::to_vec(record)?;
-    line.push(b'\n');
+pub(crate) fn encode(record: &LoginRecord) -> io::Result<String> {
+    let mut line = serde_json::to_string(record)?;
+    line.push('\n');
     Ok(line)
 }
 

@@ -23,19 +23,20 @@ impl Store {
         }
     }
 
-    /// Stores `records`, lines `first..` of the spool `name`, and that the spool is applied up
-    /// to their end. On failure, `Err((n, e))`: the first `n` of them are stored (and counted as
-    /// applied), the rest not.
+    /// Stores `records`, lines `first..` of the spool `name` (`lines` the very lines, when the
+    /// caller has them), and that the spool is applied up to their end. On failure,
+    /// `Err((n, e))`: the first `n` of them are stored (and counted as applied), the rest not.
     pub(crate) async fn apply_spooled(
         &self,
         name: &str,
         first: u64,
         records: &[LoginRecord],
+        lines: Option<String>,
     ) -> Result<(), (usize, StoreError)> {
         let end = first + records.len() as u64;
         let all: Vec<&LoginRecord> = records.iter().collect();
         if self
-            .write_login_records(&all, Some((name, end)))
+            .write_spooled_records(&all, lines, (name, end))
             .await
             .is_ok()
         {
@@ -149,7 +150,7 @@ impl Store {
             return Ok(());
         }
         let records = std::mem::take(run);
-        self.apply_spooled(name, first, &records)
+        self.apply_spooled(name, first, &records, None)
             .await
             .map_err(|(_, e)| e)
     }
