@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use gatehouse_core::{AccountId, AccountWithLinks};
-use moka::future::Cache;
+// The synchronous cache: nothing here loads through it, and its reads cost a login less than
+// the future cache's (no shared housekeeping future polled on the read path).
+use moka::sync::Cache;
 use uuid::Uuid;
 
 /// How long a looked-up account answers logins before the store is read again.
@@ -64,22 +66,17 @@ impl LoginCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    pub(crate) async fn get(
-        &self,
-        realm: &str,
-        login_key: &str,
-        by_email: bool,
-    ) -> Option<Arc<Cached>> {
-        self.by_login.get(&key(realm, login_key, by_email)).await
+    pub(crate) fn get(&self, realm: &str, login_key: &str, by_email: bool) -> Option<Arc<Cached>> {
+        self.by_login.get(&key(realm, login_key, by_email))
     }
 
     /// The copy of the account a login just looked up, if it is still fresh.
-    pub(crate) async fn account(&self, id: AccountId) -> Option<Arc<Cached>> {
-        self.by_id.get(&id.0).await
+    pub(crate) fn account(&self, id: AccountId) -> Option<Arc<Cached>> {
+        self.by_id.get(&id.0)
     }
 
     /// Keeps what a lookup read at `generation`, unless a write came in meanwhile.
-    pub(crate) async fn insert(
+    pub(crate) fn insert(
         &self,
         generation: u64,
         realm: &str,
@@ -92,13 +89,13 @@ impl LoginCache {
         }
         let key = key(realm, login_key, by_email);
         let id = value.found.account.id.0;
-        self.by_login.insert(key.clone(), value.clone()).await;
-        self.by_id.insert(id, value).await;
+        self.by_login.insert(key.clone(), value.clone());
+        self.by_id.insert(id, value);
         // A write that bumped the generation after the check above may have cleared the caches
         // before these inserts: take them out again.
         if self.generation() != generation {
-            self.by_login.invalidate(&key).await;
-            self.by_id.invalidate(&id).await;
+            self.by_login.invalidate(&key);
+            self.by_id.invalidate(&id);
         }
     }
 

@@ -33,16 +33,14 @@ impl Store {
     ) -> Result<Option<AccountWithLinks>, StoreError> {
         let cache = &self.login_cache;
         let generation = cache.generation();
-        if let Some(hit) = cache.get(realm, login_key, by_email).await {
+        if let Some(hit) = cache.get(realm, login_key, by_email) {
             return Ok(Some(hit.found.clone()));
         }
         let Some(cached) = self.read_for_login(realm, login_key, by_email).await? else {
             return Ok(None);
         };
         let found = cached.found.clone();
-        cache
-            .insert(generation, realm, login_key, by_email, Arc::new(cached))
-            .await;
+        cache.insert(generation, realm, login_key, by_email, Arc::new(cached));
         Ok(Some(found))
     }
 
@@ -147,7 +145,7 @@ impl Store {
         // Most logins bring the profile the account already has: the copy the login's lookup
         // just made answers them without a read, and without taking the (single, on SQLite)
         // write lock.
-        if let Some(cached) = self.login_cache.account(id).await
+        if let Some(cached) = self.login_cache.account(id)
             && unchanged(&cached.found.account, &cached.directory_roles, profile)
         {
             return Ok(cached.found.account.clone());
