@@ -344,7 +344,18 @@ async fn resolver<T: Send + Sync + 'static>(
     c: usize,
     phase: Duration,
 ) -> Phase {
-    measure(c, phase, move |_, n| {
+    resolver_then(owner, resolver, c, phase, async {}).await
+}
+
+/// [`resolver`], the phase ending once `finish` has.
+async fn resolver_then<T: Send + Sync + 'static>(
+    owner: Arc<T>,
+    resolver: fn(&T) -> &Resolver,
+    c: usize,
+    phase: Duration,
+    finish: impl Future<Output = ()>,
+) -> Phase {
+    let login = move |_, n| {
         let owner = owner.clone();
         async move {
             let r = resolver(&owner)
@@ -352,8 +363,8 @@ async fn resolver<T: Send + Sync + 'static>(
                 .await;
             assert!(r.expect("resolve").is_success());
         }
-    })
-    .await
+    };
+    measure_then(c, phase, login, finish).await
 }
 
 fn realm_resolver(gatehouse: &Gatehouse) -> &Resolver {
@@ -364,21 +375,8 @@ fn realm_resolver(gatehouse: &Gatehouse) -> &Resolver {
 /// are applied to the store.
 async fn resolver_applied(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
     let store = gatehouse.store.clone();
-    measure_then(
-        c,
-        phase,
-        move |_, n| {
-            let gatehouse = gatehouse.clone();
-            async move {
-                let r = realm_resolver(&gatehouse)
-                    .resolve(&user(n), &Secret::new(PASSWORD))
-                    .await;
-                assert!(r.expect("resolve").is_success());
-            }
-        },
-        async move { store.settle_login_log().await },
-    )
-    .await
+    let applied = async move { store.settle_login_log().await };
+    resolver_then(gatehouse, realm_resolver, c, phase, applied).await
 }
 
 async fn http(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {

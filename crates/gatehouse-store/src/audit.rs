@@ -254,6 +254,9 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         self.settle_login_log().await;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let mut events = audit_event::Entity::find()
             .filter(audit_event::Column::Realm.eq(realm))
             .order_by_desc(audit_event::Column::At)

@@ -78,6 +78,7 @@ impl SpooledLog {
         let index = loop {
             let (spool, _) = match &mut *current {
                 Some(open) => open,
+                // Every ~16,000 logins: 4 MiB of zeros written under the lock, a millisecond or two.
                 None => {
                     let spool = self.dir.create().map_err(refused)?;
                     let name: Arc<str> = spool.name.as_str().into();

@@ -210,7 +210,7 @@ mod tests {
                 .all(|w| (w[0].at, w[0].id) > (w[1].at, w[1].id)),
             "newest first"
         );
-        for limit in [1, 2, 5, 9, 17, 30, all.len(), all.len() + 5] {
+        for limit in [0, 1, 2, 5, 9, 17, 30, all.len(), all.len() + 5] {
             let some = store
                 .recent_audit_events(REALM, limit as u64)
                 .await
