@@ -151,7 +151,10 @@ impl Directory {
         for _ in 0..attempts {
             let mut lease = match pool.lease() {
                 Some(lease) => lease,
-                None => self.open(pool, purpose).await?,
+                // Boxed: opening (TCP, TLS, the service bind) is rare and its state machine large;
+                // inline, it would grow every operation's future, which each login allocates
+                // and copies.
+                None => Box::pin(self.open(pool, purpose)).await?,
             };
             match execute(&mut lease.ldap, op, self.timeout).await {
                 Ok(answer) => {
@@ -352,9 +355,10 @@ async fn execute(ldap: &mut Ldap, op: &Op<'_>, timeout: Duration) -> Result<Answ
                     .map_err(wire)?;
                 (r.0, r.1)
             } else {
-                paged(
+                // Boxed for the same reason as `open`: only group searches page.
+                Box::pin(paged(
                     ldap, base, scope, filter, attrs, size_limit, page_size, timeout,
-                )
+                ))
                 .await?
             };
             match result.rc {

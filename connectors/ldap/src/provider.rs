@@ -208,9 +208,31 @@ impl LdapProvider {
         Ok(PasswordOutcome::Rejected)
     }
 
+    /// The DN a known account's link names, when the bind may start with the search: the link
+    /// holds the DN itself (`id_attr = "DN"`) and the directory is not AD, whose userAccountControl
+    /// is read from the entry before any bind.
+    fn linked_dn<'a>(&self, check: &PasswordCheck<'a>) -> Option<&'a str> {
+        if self.resolved.id_attr != DN || self.settings.active_directory {
+            return None;
+        }
+        check.link?.external_id.as_deref()
+    }
+
     async fn check(&self, check: &PasswordCheck<'_>) -> Result<PasswordOutcome, DirectoryError> {
         let id = &self.descriptor.id;
-        let entry = match self.find_user(check.login).await? {
+        // A known account linked by DN: bind as that DN while the search runs, so the login takes
+        // one round trip to the directory instead of two. The outcome is the one of binding after
+        // the search: the bind counts only when the search finds exactly the linked entry
+        // (compared below), and it goes to no DN but the one the account is linked to.
+        let (found, early_bind) = match self.linked_dn(check) {
+            Some(dn) => {
+                let (found, bound) =
+                    tokio::join!(self.find_user(check.login), self.bind(dn, check.password));
+                (found?, Some(bound))
+            }
+            None => (self.find_user(check.login).await?, None),
+        };
+        let entry = match found {
             Found::One(entry) => entry,
             Found::None | Found::Several => return Ok(PasswordOutcome::Rejected),
         };
@@ -232,7 +254,11 @@ impl LdapProvider {
         {
             return Ok(PasswordOutcome::Disabled(reason.into()));
         }
-        match self.bind(&entry.dn, check.password).await? {
+        let bound = match early_bind {
+            Some(bound) => bound?,
+            None => self.bind(&entry.dn, check.password).await?,
+        };
+        match bound {
             PasswordOutcome::Verified(_) => {}
             other => return Ok(other),
         }
