@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use gatehouse_core::Secret;
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, ResultEntry, SearchOptions};
+use ldap3::{
+    Ldap, LdapConnAsync, LdapConnSettings, LdapError, ResultEntry, SearchOptions, StdStream,
+};
 use rustls::ClientConfig;
 
 use crate::connection_pool::{ConnectionPool, Lease};
@@ -262,6 +264,7 @@ impl Directory {
         if self.start_tls && !s.ldaps {
             settings = settings.set_starttls(true);
         }
+        settings = settings.set_std_stream(StdStream::Tcp(self.tcp(&s.url).await?));
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &s.url)
             .await
             .map_err(|e| describe(&e))?;
@@ -288,6 +291,31 @@ impl Directory {
             }
         }
         Ok(ldap)
+    }
+}
+
+impl Directory {
+    /// The TCP connection under an LDAP one, with Nagle's algorithm off: a search written while
+    /// an earlier one on the same connection is unanswered must go out at once, not wait for the
+    /// server's acknowledgement of the first (ldap3 leaves the socket's default).
+    async fn tcp(&self, url: &str) -> Result<std::net::TcpStream, String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+        let host = parsed
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .unwrap_or("localhost");
+        let port = parsed
+            .port()
+            .unwrap_or(if parsed.scheme() == "ldaps" { 636 } else { 389 });
+        let stream = tokio::time::timeout(
+            self.timeout,
+            tokio::net::TcpStream::connect(format!("{host}:{port}")),
+        )
+        .await
+        .map_err(|_| "timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        stream.into_std().map_err(|e| e.to_string())
     }
 }
 
@@ -415,4 +443,30 @@ async fn paged(
     }
     let result = stream.finish().await;
     Ok((entries, result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn directory_connections_go_out_with_nagle_off() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ldap://{}", listener.local_addr().unwrap());
+        let second = Duration::from_secs(1);
+        let directory = Directory::new(DirectoryConfig {
+            urls: vec![url.clone()],
+            tls: None,
+            start_tls: false,
+            timeout: second,
+            backoff: second,
+            service: None,
+            max_size: 1,
+            searches_per_connection: 4,
+            idle_timeout: second,
+        });
+        let stream = directory.tcp(&url).await.unwrap();
+        assert!(stream.nodelay().unwrap(), "TCP_NODELAY is set");
+        assert_eq!(stream.peer_addr().unwrap(), listener.local_addr().unwrap());
+    }
 }

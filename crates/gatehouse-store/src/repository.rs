@@ -36,7 +36,9 @@ impl Store {
         if let Some(hit) = cache.get(realm, login_key, by_email) {
             return Ok(Some(hit.found.clone()));
         }
-        let Some(cached) = self.read_for_login(realm, login_key, by_email).await? else {
+        // Boxed: the query's state machine is kilobytes, and inline it would be allocated and
+        // copied with the future of every lookup, the cache's hits included.
+        let Some(cached) = Box::pin(self.read_for_login(realm, login_key, by_email)).await? else {
             return Ok(None);
         };
         let found = cached.found.clone();
@@ -150,6 +152,12 @@ impl Store {
         {
             return Ok(cached.found.account.clone());
         }
+        // Boxed, as the lookup's query is.
+        Box::pin(self.write_profile(id, profile)).await
+    }
+
+    /// [`Store::store_profile`] without the cached copy: read the account, write what changed.
+    async fn write_profile(&self, id: AccountId, profile: &Profile) -> Result<Account, StoreError> {
         let current = account::Entity::find_by_id(TextUuid(id.0))
             .one(&self.db)
             .await?
@@ -248,6 +256,7 @@ impl AccountRepository for Store {
             },
             None => record.clone(),
         };
-        Ok(self.write_login_records(&[&record], None).await?)
+        // Boxed: only a store without a login log writes here.
+        Ok(Box::pin(self.write_login_records(&[&record], None)).await?)
     }
 }
