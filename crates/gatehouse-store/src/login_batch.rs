@@ -1,15 +1,20 @@
 //! Login audit events applied from an SQLite login spool, stored as batches: one
-//! `login_event_batch` row per realm and apply transaction, its events as JSON lines. Under load
-//! an `audit_event` row and its index entry cost the store ~6 µs of CPU (sea-query, sqlx and
-//! SQLite), taken from the cores the directory and the logins share; a thousand events as one row
-//! 1.5–2 µs each.
+//! `login_event_batch` row per realm and apply transaction, its events as JSON lines, zlib
+//! compressed. Under load an `audit_event` row and its index entry cost the store ~6 µs of CPU
+//! (sea-query, sqlx and SQLite), taken from the cores the directory and the logins share; a
+//! thousand events as one row 1.5–2 µs each. Compressed, an event takes ~20 bytes of the file
+//! instead of ~250, and the disk traffic of the WAL and its checkpoints shrinks with it.
 //!
 //! Each event keeps an id of the trail's one sequence: a batch reserves `count` ids of
 //! `audit_event`'s AUTOINCREMENT sequence in its own transaction, so rows written later never
 //! reuse them, and its events are `first_event_id`, `first_event_id + 1`, … in spool order.
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 
+use flate2::Compression;
+use flate2::read::ZlibDecoder;
+use flate2::write::ZlibEncoder;
 use gatehouse_core::LoginRecord;
 use sea_orm::{DbBackend, Statement, Value};
 
@@ -25,8 +30,8 @@ const ENSURE_SEQUENCE: &str = "INSERT INTO sqlite_sequence (name, seq) \
      SELECT 'audit_event', (SELECT COALESCE(MAX(id), 0) FROM audit_event) \
      WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'audit_event')";
 const INSERT_BATCH: &str = "INSERT INTO login_event_batch \
-     (realm, first_at, last_at, first_event_id, count, events) \
-     SELECT ?, ?, ?, seq + 1, ?, ? FROM sqlite_sequence WHERE name = 'audit_event'";
+     (realm, first_at, last_at, first_event_id, count, events, events_zlib, events_size) \
+     SELECT ?, ?, ?, seq + 1, ?, '', ?, ? FROM sqlite_sequence WHERE name = 'audit_event'";
 const RESERVE_IDS: &str = "UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'audit_event'";
 
 /// The statements storing the audit events of `records` as batches, one per realm (SQLite only);
@@ -71,7 +76,8 @@ pub(crate) fn batch_statements(
                 first_at.into(),
                 last_at.into(),
                 count.into(),
-                events.into(),
+                compress(&events)?.into(),
+                i64::try_from(events.len()).unwrap_or(i64::MAX).into(),
             ],
         ));
         statements.push(Statement::from_sql_and_values(
@@ -83,12 +89,40 @@ pub(crate) fn batch_statements(
     Ok(statements)
 }
 
+/// The fastest level: a batch of JSON lines compresses ~12 to 1 at it, hardly less than at the
+/// default, for a fraction of the CPU.
+fn compress(lines: &str) -> Result<Vec<u8>, StoreError> {
+    let mut encoder = ZlibEncoder::new(Vec::with_capacity(lines.len() / 8), Compression::fast());
+    encoder
+        .write_all(lines.as_bytes())
+        .and_then(|()| encoder.finish())
+        .map_err(|e| StoreError::Db(format!("cannot compress login events: {e}")))
+}
+
 /// The events of a stored batch, in spool order.
 pub(crate) fn events_of(batch: login_event_batch::Model) -> Result<Vec<AuditEvent>, StoreError> {
     let owner = format_args!("login event batch {}", batch.id);
     let counted = usize::try_from(batch.count).unwrap_or(0);
+    let lines = match &batch.events_zlib {
+        Some(compressed) => {
+            let size = batch.events_size.and_then(|n| usize::try_from(n).ok());
+            let mut lines = String::with_capacity(size.unwrap_or(compressed.len() * 12));
+            ZlibDecoder::new(compressed.as_slice())
+                .read_to_string(&mut lines)
+                .map_err(|e| corrupt("events_zlib", owner, e))?;
+            if size != Some(lines.len()) {
+                return Err(corrupt(
+                    "events_size",
+                    owner,
+                    format_args!("{} bytes of events where {size:?} were stored", lines.len()),
+                ));
+            }
+            lines
+        }
+        None => batch.events,
+    };
     let mut events = Vec::with_capacity(counted);
-    for (line, id) in batch.events.lines().zip(batch.first_event_id..) {
+    for (line, id) in lines.lines().zip(batch.first_event_id..) {
         let record: LoginRecord =
             serde_json::from_str(line).map_err(|e| corrupt("events", owner, e))?;
         let kind = kind_of(&record).to_owned();
@@ -261,5 +295,90 @@ mod tests {
         assert_eq!(rows, 20);
         let stats = store.login_stats(alice.id).await.unwrap().unwrap();
         assert_eq!(stats.success_count + stats.failure_count, 20);
+    }
+
+    // Five hundred logins of one apply: one row, its lines compressed; read back whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_is_stored_compressed_and_reads_back_whole() {
+        let store = crate::testing::sqlite_store().await;
+        let start = Utc::now().trunc_subsecs(6) - TimeDelta::seconds(10);
+        let records: Vec<LoginRecord> = (0..500i64)
+            .map(|n| {
+                record(
+                    format!("user{:02}", n % 64),
+                    start + TimeDelta::milliseconds(n),
+                    n,
+                )
+            })
+            .collect();
+        let refs: Vec<&LoginRecord> = records.iter().collect();
+        store
+            .write_login_records(&refs, Some(("spool", 500)))
+            .await
+            .unwrap();
+
+        let rows = login_event_batch::Entity::find()
+            .all(&store.db)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        let lines: usize = records.iter().map(|r| encode(r).unwrap().len()).sum();
+        let compressed = rows[0].events_zlib.as_ref().expect("compressed events");
+        assert_eq!(rows[0].events_size, Some(lines as i64));
+        assert!(rows[0].events.is_empty(), "the lines are stored once");
+        assert!(
+            compressed.len() * 5 < lines,
+            "{} bytes of lines took {} compressed",
+            lines,
+            compressed.len()
+        );
+
+        let mut read = store.recent_audit_events(REALM, 1000).await.unwrap();
+        read.reverse();
+        assert_eq!(read.len(), records.len());
+        for (event, record) in read.iter().zip(&records) {
+            assert_eq!(event.login, record.login);
+            assert_eq!(event.at, stamp(record.at));
+            assert_eq!(event.result, record.result);
+            assert_eq!(event.attempts, record.attempts);
+        }
+    }
+
+    // A batch stored before migration 000008: its lines as text, nothing compressed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_stored_as_text_before_compression_still_reads() {
+        use sea_orm::{ActiveValue::Set, ConnectionTrait};
+        let store = crate::testing::sqlite_store().await;
+        let at = Utc::now().trunc_subsecs(6);
+        let records = [record("old-1".into(), at, 0), record("old-2".into(), at, 1)];
+        let lines: String = records.iter().map(|r| encode(r).unwrap()).collect();
+        store
+            .db
+            .execute_unprepared("INSERT INTO sqlite_sequence (name, seq) VALUES ('audit_event', 0)")
+            .await
+            .unwrap();
+        login_event_batch::Entity::insert(login_event_batch::ActiveModel {
+            realm: Set(REALM.to_owned()),
+            first_at: Set(at),
+            last_at: Set(at),
+            first_event_id: Set(1),
+            count: Set(2),
+            events: Set(lines),
+            events_zlib: Set(None),
+            events_size: Set(None),
+            ..Default::default()
+        })
+        .exec(&store.db)
+        .await
+        .unwrap();
+        let logins: Vec<String> = store
+            .recent_audit_events(REALM, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.login)
+            .collect();
+        assert_eq!(logins.len(), 2);
+        assert!(logins.contains(&"old-1".to_owned()) && logins.contains(&"old-2".to_owned()));
     }
 }

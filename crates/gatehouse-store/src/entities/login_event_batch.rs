@@ -13,9 +13,15 @@ pub struct Model {
     /// The audit event id of its first event; the others follow in order.
     pub first_event_id: i64,
     pub count: i32,
-    /// One JSON `gatehouse_core::LoginRecord` a line, in the order they were spooled.
+    /// One JSON `gatehouse_core::LoginRecord` a line, in the order they were spooled; empty when
+    /// `events_zlib` holds them.
     #[sea_orm(column_type = "Text")]
     pub events: String,
+    /// The same lines zlib-compressed (RFC 1950): batches written since migration 000008.
+    #[sea_orm(column_type = "Blob", nullable)]
+    pub events_zlib: Option<Vec<u8>>,
+    /// The length of the lines `events_zlib` holds, in bytes.
+    pub events_size: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ mod m20261202_000004_session_upstream;
 mod m20261202_000005_saml_replay;
 mod m20261202_000006_login_spool;
 mod m20261204_000007_login_event_batch;
+mod m20261207_000008_login_event_batch_zlib;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000005_saml_replay::Migration),
             Box::new(m20261202_000006_login_spool::Migration),
             Box::new(m20261204_000007_login_event_batch::Migration),
+            Box::new(m20261207_000008_login_event_batch_zlib::Migration),
         ]
     }
 }
