@@ -292,9 +292,7 @@ impl Directory {
         }
         Ok(ldap)
     }
-}
 
-impl Directory {
     /// The TCP connection under an LDAP one, with Nagle's algorithm off: a search written while
     /// an earlier one on the same connection is unanswered must go out at once, not wait for the
     /// server's acknowledgement of the first (ldap3 leaves the socket's default).
