@@ -1,9 +1,9 @@
 //! A batch's events compressed: JSON lines of logins repeat their keys, realm, providers and
-//! results, and zlib stores them in about a twelfth of the bytes. Under load an SQLite file wrote
-//! ~500 bytes a login (the WAL, then its checkpoint), and the disk traffic that drives costs the
-//! cores the directory and the logins share (docs/benchmarks.md). Rows written before keep their
-//! `events` text; new rows leave it empty and fill `events_zlib` (RFC 1950) with `events_size`,
-//! the length of the lines, which is what the `sqlite3` shell's `sqlar_uncompress` needs.
+//! results, and zlib stores them in about a ninth of the bytes. Under load an SQLite file wrote
+//! ~480 bytes a login to the disk (the WAL, then its checkpoint), ~130 with them compressed
+//! (docs/benchmarks.md). Rows written before keep their `events` text; new rows leave it empty
+//! and fill `events_zlib` (RFC 1950) with `events_size`, the length of the lines, which is what
+//! the `sqlite3` shell's `sqlar_uncompress` needs.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
