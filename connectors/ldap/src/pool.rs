@@ -255,7 +255,12 @@ impl Directory {
 
     async fn connect(&self, server: usize, purpose: Purpose) -> Result<Ldap, String> {
         let s = &self.servers[server];
-        let mut settings = LdapConnSettings::new().set_conn_timeout(self.timeout);
+        let started = Instant::now();
+        let tcp = self.tcp(&s.url).await?;
+        // One `timeout_ms` for the whole connection, TCP and TLS together, as ldap3 alone gave.
+        let mut settings = LdapConnSettings::new()
+            .set_conn_timeout(self.timeout.saturating_sub(started.elapsed()))
+            .set_std_stream(StdStream::Tcp(tcp));
         if let Some(tls) = &self.tls
             && (s.ldaps || self.start_tls)
         {
@@ -264,7 +269,6 @@ impl Directory {
         if self.start_tls && !s.ldaps {
             settings = settings.set_starttls(true);
         }
-        settings = settings.set_std_stream(StdStream::Tcp(self.tcp(&s.url).await?));
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &s.url)
             .await
             .map_err(|e| describe(&e))?;

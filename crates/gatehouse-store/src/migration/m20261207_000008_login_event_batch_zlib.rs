@@ -22,22 +22,20 @@ enum LoginEventBatch {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // One column a statement: SQLite's ALTER TABLE adds one at a time.
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(LoginEventBatch::Table)
-                    .add_column(blob_null(LoginEventBatch::EventsZlib))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(LoginEventBatch::Table)
-                    .add_column(big_integer_null(LoginEventBatch::EventsSize))
-                    .to_owned(),
-            )
-            .await
+        for mut column in [
+            blob_null(LoginEventBatch::EventsZlib),
+            big_integer_null(LoginEventBatch::EventsSize),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(LoginEventBatch::Table)
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
