@@ -2,21 +2,20 @@
 
 use gatehouse_core::{AccountId, Attempt, LoginRecord};
 use sea_orm::prelude::TextUuid;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     QueryTrait, Statement,
 };
 
-use std::collections::BTreeMap;
-
 use uuid::Uuid;
 
 use crate::accounts::to_json;
 use crate::entities::{audit_event, login_event_batch, login_spool, login_stat};
 use crate::error::{StoreError, corrupt};
-use crate::login_batch::{batch_statements, events_of, kind_of};
+use crate::login_batch::{LoginBatch, events_of, kind_of};
+use crate::login_counts::LoginCounts;
 use crate::store::{Store, stamp};
 use crate::types::{AuditEvent, LoginStats};
 
@@ -80,19 +79,7 @@ impl Store {
         records: &[&LoginRecord],
         spooled: Option<(&str, u64)>,
     ) -> Result<(), StoreError> {
-        self.write_login_log(records, true, spooled, None).await
-    }
-
-    /// [`Self::write_login_records`] of spooled records, with `lines` their spool lines when the
-    /// caller has them: the batch stores them as they are rather than encoding the records again.
-    pub(crate) async fn write_spooled_records(
-        &self,
-        records: &[&LoginRecord],
-        lines: Option<String>,
-        spooled: (&str, u64),
-    ) -> Result<(), StoreError> {
-        self.write_login_log(records, true, Some(spooled), lines)
-            .await
+        self.write_login_log(records, true, spooled).await
     }
 
     /// The audit events of `records` without their counters (for an account deleted since
@@ -102,7 +89,7 @@ impl Store {
         records: &[&LoginRecord],
         spooled: Option<(&str, u64)>,
     ) -> Result<(), StoreError> {
-        self.write_login_log(records, false, spooled, None).await
+        self.write_login_log(records, false, spooled).await
     }
 
     async fn write_login_log(
@@ -110,80 +97,29 @@ impl Store {
         records: &[&LoginRecord],
         with_counters: bool,
         spooled: Option<(&str, u64)>,
-        lines: Option<String>,
     ) -> Result<(), StoreError> {
         let backend = self.db.get_database_backend();
         // The spool's records are stored as batches (`login_batch`); a spool exists only for an
         // SQLite file.
         let mut statements = if spooled.is_some() && backend == DbBackend::Sqlite {
-            batch_statements(records, lines)?
+            LoginBatch::of(records)?.statements()?
         } else {
             event_rows(records, backend)?
         };
-        // Per account: (successes, failures, last success, last failure) of this batch.
-        let mut stats: BTreeMap<Uuid, (i64, i64, Option<_>, Option<_>)> = BTreeMap::new();
-        for record in records.iter().filter(|_| with_counters) {
-            let Some(id) = record.account_id else {
-                continue;
-            };
-            let at = stamp(record.at);
-            let entry = stats.entry(id.0).or_insert((0, 0, None, None));
-            if record.success {
-                entry.0 += 1;
-                entry.2 = Ord::max(entry.2, Some(at));
-            } else {
-                entry.1 += 1;
-                entry.3 = Ord::max(entry.3, Some(at));
-            }
-        }
-        if !stats.is_empty() {
-            use login_stat::Column as C;
-            // One upsert for every account of the batch rather than one statement each: the
-            // counters add up in the store, so concurrent logins of one account lose no
-            // increment, and accounts created before statistics existed get their row here. Each
-            // account appears once (summed above), as PostgreSQL requires of one INSERT … ON
-            // CONFLICT.
-            let excluded = |c: C| Expr::col((Alias::new("excluded"), c));
-            let stored = |c: C| Expr::col((login_stat::Entity, c));
-            let mut rows = stats
-                .into_iter()
-                .map(|(id, (successes, failures, last_success, last_failure))| {
-                    login_stat::ActiveModel {
-                        account_id: Set(TextUuid(id)),
-                        success_count: Set(successes),
-                        failure_count: Set(failures),
-                        last_success_at: Set(last_success),
-                        last_failure_at: Set(last_failure),
-                    }
-                })
-                .peekable();
-            let upsert = OnConflict::column(C::AccountId)
-                .value(
-                    C::SuccessCount,
-                    stored(C::SuccessCount).add(excluded(C::SuccessCount)),
-                )
-                .value(
-                    C::FailureCount,
-                    stored(C::FailureCount).add(excluded(C::FailureCount)),
-                )
-                .value(
-                    C::LastSuccessAt,
-                    Func::coalesce([excluded(C::LastSuccessAt), stored(C::LastSuccessAt)]),
-                )
-                .value(
-                    C::LastFailureAt,
-                    Func::coalesce([excluded(C::LastFailureAt), stored(C::LastFailureAt)]),
-                )
-                .to_owned();
-            while rows.peek().is_some() {
-                let chunk = rows.by_ref().take(ROWS_PER_STATEMENT);
-                let counters = login_stat::Entity::insert_many(chunk).on_conflict(upsert.clone());
-                statements.push(counters.build(backend));
-            }
+        if with_counters {
+            statements.extend(LoginCounts::of(records.iter().copied()).statements(backend));
         }
         if let Some((spool, applied)) = spooled {
             statements.push(spool_progress(spool, applied)?.build(backend));
         }
+        self.write_statements(statements).await
+    }
+
+    /// Runs `statements` in one transaction.
+    pub(crate) async fn write_statements(
+        &self,
+        statements: Vec<Statement>,
+    ) -> Result<(), StoreError> {
         if statements.is_empty() {
             return Ok(());
         }

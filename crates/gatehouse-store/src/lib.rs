@@ -11,6 +11,7 @@ mod error;
 mod login_applier;
 mod login_batch;
 mod login_cache;
+mod login_counts;
 mod login_log;
 mod login_spool;
 mod login_spool_apply;

@@ -1,21 +1,28 @@
 //! The spooled login log of an SQLite file: each login appends its record to the store's spool
-//! itself, under a lock held for the copy, and hands it to an applier task, which writes what the
-//! spool holds to the audit trail and the counters, one transaction every 5 ms, or every 100 ms
-//! under more than a thousand logins a second (at once when a reader of this store waits), and
-//! records in that transaction how far the spool is applied.
+//! itself and adds the record's line and counts to the run the applier takes next, under one lock
+//! held for the copy; the applier task writes each run to the audit trail and the counters, one
+//! transaction every 5 ms, or every 100 ms under more than a thousand logins a second (at once
+//! when a reader of this store waits), and records in that transaction how far the spool is
+//! applied.
+//!
+//! Why gathered under the lock rather than handed to the applier record by record: a login then
+//! hands nothing to another task, and what waits to be applied is a run's bytes and one counter
+//! per account, not a record (a handful of allocations, freed on another thread) per login.
+//! Under load, sending records through a channel cost the directory's side of the machine as
+//! much as the logins' own audit write (docs/benchmarks.md).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use gatehouse_core::LoginRecord;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::error::StoreError;
+use crate::login_batch::LoginBatch;
+use crate::login_counts::LoginCounts;
 use crate::login_spool::{Spool, SpoolDir, encode};
 use crate::store::Store;
 
-/// The most spooled records one applier round takes.
-const MAX_APPLY: usize = 4096;
 /// The applier's pause between transactions while logins are few: another process reading the
 /// store sees a login within a few milliseconds.
 const APPLY_EVERY: Duration = Duration::from_millis(5);
@@ -32,61 +39,97 @@ const RECOVER_EVERY: Duration = Duration::from_secs(30);
 /// The longest pause before the applier tries a failed write again.
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 
-/// What the applier gets, in spool order.
-enum Spooled {
-    /// Record `index` of the spool named `spool`, already answered, and its line.
-    Record {
-        spool: Arc<str>,
-        index: u64,
-        record: LoginRecord,
-        line: String,
-    },
-    /// Answered once everything before it is applied.
-    Settle(oneshot::Sender<()>),
-    /// A spool no longer appended to: deleted once everything before it is applied.
-    Retired(Spool),
+/// Consecutive records of one spool, not applied yet: their lines and their counts.
+struct Run {
+    spool: Arc<str>,
+    /// The index of the first in the spool.
+    first: u64,
+    batch: LoginBatch,
+    counts: LoginCounts,
+}
+
+/// What the logins share with the applier, under one lock.
+#[derive(Default)]
+struct Appender {
+    /// The spool being appended to (created at the first login) and its name.
+    current: Option<(Spool, Arc<str>)>,
+    /// The records of the current spool the applier has not taken yet.
+    gathered: Option<Run>,
+    /// Spools no longer appended to, oldest first, each with its records not taken yet: deleted
+    /// once those are applied.
+    retired: Vec<(Option<Run>, Spool)>,
+}
+
+impl Appender {
+    /// Everything not applied yet, in spool order.
+    fn take(&mut self) -> (Vec<(Option<Run>, Spool)>, Option<Run>) {
+        (std::mem::take(&mut self.retired), self.gathered.take())
+    }
+
+    /// The current spool is done with: the applier applies what it holds and deletes it.
+    fn retire_current(&mut self) {
+        if let Some((spool, _)) = self.current.take() {
+            let run = self.gathered.take();
+            self.retired.push((run, spool));
+        }
+    }
 }
 
 pub(crate) struct SpooledLog {
     dir: SpoolDir,
-    /// The spool being appended to (created at the first login) and its name. The applier's
-    /// channel is sent to under the same lock, so it gets the records in spool order.
-    current: Mutex<Option<(Spool, Arc<str>)>>,
-    applier: mpsc::UnboundedSender<Spooled>,
+    shared: Arc<Mutex<Appender>>,
+    /// Readers waiting for the applier; dropping the sender (with the log) ends the applier once
+    /// it has applied everything.
+    settles: mpsc::UnboundedSender<oneshot::Sender<()>>,
+    /// Told by the first record after the applier took everything, and by a reader waiting.
+    work: Arc<Notify>,
     reader_waits: Arc<Notify>,
+}
+
+fn lock(shared: &Mutex<Appender>) -> MutexGuard<'_, Appender> {
+    // A poisoned lock: a panic between two statements of `append`, which leave the spool whole.
+    shared.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl SpooledLog {
     /// Starts the applier, writing through `writer`, on the current runtime.
     pub(crate) fn start(writer: Store, dir: SpoolDir) -> Self {
-        let (applier, spooled) = mpsc::unbounded_channel();
+        let (settles, waiting) = mpsc::unbounded_channel();
+        let shared = Arc::new(Mutex::new(Appender::default()));
+        let work = Arc::new(Notify::new());
         let reader_waits = Arc::new(Notify::new());
-        tokio::spawn(apply(writer, spooled, reader_waits.clone()));
+        tokio::spawn(apply(
+            writer,
+            shared.clone(),
+            waiting,
+            work.clone(),
+            reader_waits.clone(),
+        ));
         Self {
             dir,
-            current: Mutex::new(None),
-            applier,
+            shared,
+            settles,
+            work,
             reader_waits,
         }
     }
 
     /// Stores `record` in the spool; once this returns `Ok`, the login may be answered.
-    pub(crate) fn append(&self, record: LoginRecord) -> Result<(), StoreError> {
-        let line = encode(&record).map_err(refused)?;
-        // A poisoned lock: a panic between two statements below, which leave the spool whole.
-        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        let index = loop {
-            let (spool, _) = match &mut *current {
+    pub(crate) fn append(&self, record: &LoginRecord) -> Result<(), StoreError> {
+        let line = encode(record).map_err(refused)?;
+        let mut appender = lock(&self.shared);
+        let (index, name) = loop {
+            let (spool, name) = match &mut appender.current {
                 Some(open) => open,
                 // Every ~16,000 logins: 4 MiB of zeros written under the lock, a millisecond or two.
                 None => {
                     let spool = self.dir.create().map_err(refused)?;
                     let name: Arc<str> = spool.name.as_str().into();
-                    current.insert((spool, name))
+                    appender.current.insert((spool, name))
                 }
             };
             if let Some(index) = spool.append(line.as_bytes()) {
-                break index;
+                break (index, name.clone());
             }
             if spool.lines == 0 {
                 return Err(refused(std::io::Error::other(format!(
@@ -94,29 +137,37 @@ impl SpooledLog {
                     line.len()
                 ))));
             }
-            let (full, _) = current.take().expect("matched above");
-            let _ = self.applier.send(Spooled::Retired(full));
+            appender.retire_current();
         };
-        let (_, name) = current.as_ref().expect("appended to above");
-        let spooled = Spooled::Record {
-            spool: name.clone(),
-            index,
-            record,
-            line,
-        };
-        if self.applier.send(spooled).is_err() {
-            // The applier is gone with its runtime; the record is in the spool, which the next
-            // process on this file replays.
-            tracing::debug!("login spooled after the applier stopped");
+        if self.settles.is_closed() {
+            // The applier is gone with its runtime: the record is in the spool, which the next
+            // process on this file replays once this one lets go of it, as it does of the full
+            // ones now.
+            appender.retired.clear();
+            return Ok(());
+        }
+        let first_since_taken = appender.gathered.is_none();
+        let run = appender.gathered.get_or_insert_with(|| Run {
+            spool: name,
+            first: index,
+            batch: LoginBatch::default(),
+            counts: LoginCounts::default(),
+        });
+        debug_assert_eq!(run.first + run.batch.len() as u64, index);
+        run.batch.push(record, &line);
+        run.counts.add(record);
+        drop(appender);
+        if first_since_taken {
+            self.work.notify_one();
         }
         Ok(())
     }
 
     /// Resolves once every login answered before the call is applied; `None` when the log is
-    /// gone. (Each answered login's record went to the applier before its answer.)
+    /// gone. (Each answered login's record was gathered before its answer.)
     pub(crate) fn settle(&self) -> Option<oneshot::Receiver<()>> {
         let (reply, settled) = oneshot::channel();
-        self.applier.send(Spooled::Settle(reply)).ok()?;
+        self.settles.send(reply).ok()?;
         self.reader_waits.notify_one();
         Some(settled)
     }
@@ -125,10 +176,7 @@ impl SpooledLog {
 impl Drop for SpooledLog {
     /// The last store handle is gone: the applier applies the spool and deletes it.
     fn drop(&mut self) {
-        let current = self.current.get_mut().unwrap_or_else(|p| p.into_inner());
-        if let Some((last, _)) = current.take() {
-            let _ = self.applier.send(Spooled::Retired(last));
-        }
+        lock(&self.shared).retire_current();
     }
 }
 
@@ -139,18 +187,31 @@ fn refused(e: std::io::Error) -> StoreError {
 
 async fn apply(
     writer: Store,
-    mut spooled: mpsc::UnboundedReceiver<Spooled>,
+    shared: Arc<Mutex<Appender>>,
+    mut settles: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
+    work: Arc<Notify>,
     reader_waits: Arc<Notify>,
 ) {
-    let mut items = Vec::new();
+    let mut waiting = Vec::new();
     let mut last_recovery = Instant::now();
     let mut last_round = Instant::now();
     loop {
-        let received =
-            tokio::time::timeout(RECOVER_EVERY, spooled.recv_many(&mut items, MAX_APPLY)).await;
-        let full = matches!(received, Ok(n) if n == MAX_APPLY);
-        if matches!(received, Ok(0)) {
-            break;
+        let mut ended = tokio::select! {
+            received = settles.recv_many(&mut waiting, 64) => received == 0,
+            () = work.notified() => false,
+            () = tokio::time::sleep(RECOVER_EVERY) => false,
+        };
+        // Whichever woke the applier, every reader who asked before the take below is answered
+        // after it: none waits out a pause for having asked while records came in too.
+        loop {
+            match settles.try_recv() {
+                Ok(reply) => waiting.push(reply),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    ended = true;
+                    break;
+                }
+            }
         }
         if last_recovery.elapsed() >= RECOVER_EVERY {
             last_recovery = Instant::now();
@@ -161,43 +222,29 @@ async fn apply(
         }
         let since_last_round = last_round.elapsed();
         last_round = Instant::now();
+        // Everything gathered up to now: all that readers who asked before now wait for.
+        let (retired, gathered) = lock(&shared).take();
         let mut records = 0usize;
-        let mut settled = false;
-        let mut run = Run::default();
-        for item in items.drain(..) {
-            match item {
-                Spooled::Record {
-                    spool,
-                    index,
-                    record,
-                    line,
-                } => {
-                    records += 1;
-                    if !run.continues(&spool, index) {
-                        run.apply(&writer).await;
-                        run.spool = Some((spool, index));
-                    }
-                    run.records.push(record);
-                    run.lines.push_str(&line);
-                }
-                Spooled::Settle(reply) => {
-                    run.apply(&writer).await;
-                    let _ = reply.send(());
-                    settled = true;
-                }
-                Spooled::Retired(spool) => {
-                    run.apply(&writer).await;
-                    writer.retire_spool(spool).await;
-                }
+        for (run, spool) in retired {
+            if let Some(run) = run {
+                records += run.batch.len();
+                apply_run(&writer, run).await;
             }
+            writer.retire_spool(spool).await;
         }
-        run.apply(&writer).await;
-        // A full round leaves more behind; a reader waiting should not wait for the pause too.
-        if !settled && !full {
-            tokio::select! {
-                () = tokio::time::sleep(pause_after(records, since_last_round)) => {}
-                () = reader_waits.notified() => {}
-            }
+        if let Some(run) = gathered {
+            records += run.batch.len();
+            apply_run(&writer, run).await;
+        }
+        for reply in waiting.drain(..) {
+            let _ = reply.send(());
+        }
+        if ended {
+            break;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(pause_after(records, since_last_round)) => {}
+            () = reader_waits.notified() => {}
         }
     }
 }
@@ -211,43 +258,42 @@ fn pause_after(records: usize, since_last_round: Duration) -> Duration {
     }
 }
 
-/// Consecutive records of one spool, the first of them at `spool.1`, and their lines.
-#[derive(Default)]
-struct Run {
-    spool: Option<(Arc<str>, u64)>,
-    records: Vec<LoginRecord>,
-    lines: String,
-}
-
-impl Run {
-    fn continues(&self, spool: &Arc<str>, index: u64) -> bool {
-        self.spool
-            .as_ref()
-            .is_some_and(|(s, first)| s == spool && first + self.records.len() as u64 == index)
+/// Stores `run`; returns only once it is stored (a failing store is retried: the records are
+/// safe in the spool meanwhile).
+async fn apply_run(writer: &Store, run: Run) {
+    let Run {
+        spool,
+        first,
+        batch,
+        counts,
+    } = run;
+    let batch = Arc::new(batch);
+    if writer
+        .apply_spooled_batch(&spool, first, &batch, &counts)
+        .await
+    {
+        return;
     }
-
-    /// Stores the run and empties it; returns only once it is stored (a failing store is
-    /// retried: the records are safe in the spool meanwhile).
-    async fn apply(&mut self, writer: &Store) {
-        let Some((spool, mut first)) = self.spool.take() else {
-            return;
-        };
-        let mut records = std::mem::take(&mut self.records);
-        let mut lines = Some(std::mem::take(&mut self.lines));
-        let mut pause = Duration::from_millis(50);
-        loop {
-            match writer
-                .apply_spooled(&spool, first, &records, lines.take())
-                .await
-            {
-                Ok(()) => return,
-                Err((stored, e)) => {
-                    tracing::warn!(error = %e, spool = %spool, "cannot apply the login spool yet; retrying");
-                    records.drain(..stored);
-                    first += stored as u64;
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
-                }
+    // Refused as a whole (one record's account deleted meanwhile, say): one record at a time,
+    // each keeping at least its audit event.
+    let mut records = batch.records();
+    let mut first = first;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let entries: Vec<Result<&LoginRecord, &str>> = records
+            .iter()
+            .map(|r| r.as_ref().map_err(String::as_str))
+            .collect();
+        let applied = writer.apply_one_by_one(&spool, first, &entries).await;
+        drop(entries);
+        match applied {
+            Ok(()) => return,
+            Err((stored, e)) => {
+                tracing::warn!(error = %e, spool = %spool, "cannot apply the login spool yet; retrying");
+                records.drain(..stored);
+                first += stored as u64;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_RETRY_PAUSE);
             }
         }
     }
@@ -266,7 +312,7 @@ mod tests {
         let dir = store.login_spool.clone().unwrap().with_capacity(1024);
         let log = SpooledLog::start(store.without_log(), dir.clone());
         for i in 0..10 {
-            log.append(LoginRecord {
+            log.append(&LoginRecord {
                 realm: "main".to_owned(),
                 login: format!("user-{i}"),
                 account_id: None,
@@ -278,10 +324,8 @@ mod tests {
             })
             .unwrap();
         }
-        let (lines, current) = log
+        let (lines, current) = lock(&log.shared)
             .current
-            .lock()
-            .unwrap()
             .as_ref()
             .map(|(s, n)| (s.lines, n.clone()))
             .unwrap();

@@ -9,8 +9,9 @@
 //! `audit_event`'s AUTOINCREMENT sequence in its own transaction, so rows written later never
 //! reuse them, and its events are `first_event_id`, `first_event_id + 1`, … in spool order.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
+
+use chrono::{DateTime, Utc};
 
 use flate2::Compression;
 use flate2::read::ZlibDecoder;
@@ -34,59 +35,123 @@ const INSERT_BATCH: &str = "INSERT INTO login_event_batch \
      SELECT ?, ?, ?, seq + 1, ?, '', ?, ? FROM sqlite_sequence WHERE name = 'audit_event'";
 const RESERVE_IDS: &str = "UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'audit_event'";
 
-/// The statements storing the audit events of `records` as batches, one per realm (SQLite only);
-/// `lines`, when given, are the records' spool lines in order, stored as they are when the
-/// records are of one realm.
-pub(crate) fn batch_statements(
-    records: &[&LoginRecord],
-    lines: Option<String>,
-) -> Result<Vec<Statement>, StoreError> {
-    let mut by_realm: BTreeMap<&str, Vec<&LoginRecord>> = BTreeMap::new();
-    for record in records {
-        by_realm.entry(&record.realm).or_default().push(record);
+/// Login audit events bound for the trail as batches: their spool lines in spool order and the
+/// realm of each, gathered as the logins are spooled (so the applier holds no record, only
+/// bytes) or from records.
+#[derive(Debug, Default)]
+pub(crate) struct LoginBatch {
+    lines: String,
+    /// Per line, the index of its realm in `realms`.
+    realm_of: Vec<u32>,
+    realms: Vec<RealmSpan>,
+}
+
+#[derive(Debug)]
+struct RealmSpan {
+    name: String,
+    count: usize,
+    first_at: DateTime<Utc>,
+    last_at: DateTime<Utc>,
+}
+
+impl LoginBatch {
+    pub(crate) fn of(records: &[&LoginRecord]) -> Result<Self, StoreError> {
+        let mut batch = Self::default();
+        for record in records {
+            let line = encode(record)
+                .map_err(|e| StoreError::Db(format!("cannot encode a login record: {e}")))?;
+            batch.push(record, &line);
+        }
+        Ok(batch)
     }
-    let mut statements = Vec::with_capacity(1 + 2 * by_realm.len());
-    if !by_realm.is_empty() {
-        statements.push(Statement::from_string(DbBackend::Sqlite, ENSURE_SEQUENCE));
-    }
-    let mut lines = lines.filter(|_| by_realm.len() == 1);
-    for (realm, records) in by_realm {
-        let count = i32::try_from(records.len())
-            .map_err(|_| StoreError::Db(format!("{} login records in one batch", records.len())))?;
-        let events = match lines.take() {
-            Some(lines) => lines,
+
+    /// Adds `record`, [`encode`]d as `line`.
+    pub(crate) fn push(&mut self, record: &LoginRecord, line: &str) {
+        debug_assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
+        let at = record.at;
+        let realm = match self.realms.iter().position(|r| r.name == record.realm) {
+            Some(i) => {
+                let span = &mut self.realms[i];
+                span.count += 1;
+                span.first_at = span.first_at.min(at);
+                span.last_at = span.last_at.max(at);
+                i
+            }
             None => {
-                let mut events = String::with_capacity(records.len() * 256);
-                for record in &records {
-                    let line = encode(record).map_err(|e| {
-                        StoreError::Db(format!("cannot encode a login record: {e}"))
-                    })?;
-                    events.push_str(&line);
-                }
-                events
+                self.realms.push(RealmSpan {
+                    name: record.realm.clone(),
+                    count: 1,
+                    first_at: at,
+                    last_at: at,
+                });
+                self.realms.len() - 1
             }
         };
-        let first_at = records.iter().map(|r| r.at).min().map(stamp);
-        let last_at = records.iter().map(|r| r.at).max().map(stamp);
-        statements.push(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            INSERT_BATCH,
-            [
-                Value::from(realm),
-                first_at.into(),
-                last_at.into(),
-                count.into(),
-                compress(&events)?.into(),
-                i64::try_from(events.len()).unwrap_or(i64::MAX).into(),
-            ],
-        ));
-        statements.push(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            RESERVE_IDS,
-            [count.into()],
-        ));
+        self.realm_of.push(u32::try_from(realm).unwrap_or(u32::MAX));
+        self.lines.push_str(line);
     }
-    Ok(statements)
+
+    pub(crate) fn len(&self) -> usize {
+        self.realm_of.len()
+    }
+
+    /// The records again, in spool order, each parsed from its line (or why it could not be):
+    /// for writing them one at a time when the batch as a whole was refused.
+    pub(crate) fn records(&self) -> Vec<Result<LoginRecord, String>> {
+        self.lines
+            .split_inclusive('\n')
+            .map(|line| serde_json::from_str(line).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    /// The statements storing these events as batches, one per realm (SQLite only). They
+    /// compress the lines: a few milliseconds of CPU for a large batch.
+    pub(crate) fn statements(&self) -> Result<Vec<Statement>, StoreError> {
+        let mut statements = Vec::with_capacity(1 + 2 * self.realms.len());
+        if self.realms.is_empty() {
+            return Ok(statements);
+        }
+        statements.push(Statement::from_string(DbBackend::Sqlite, ENSURE_SEQUENCE));
+        let split;
+        let lines: Vec<&str> = if self.realms.len() == 1 {
+            vec![self.lines.as_str()]
+        } else {
+            let mut by_realm = vec![String::new(); self.realms.len()];
+            for (line, &realm) in self.lines.split_inclusive('\n').zip(&self.realm_of) {
+                by_realm[realm as usize].push_str(line);
+            }
+            split = by_realm;
+            split.iter().map(String::as_str).collect()
+        };
+        // Realms in name order, so that their ids are too whatever order they logged in.
+        let mut order: Vec<usize> = (0..self.realms.len()).collect();
+        order.sort_by(|&a, &b| self.realms[a].name.cmp(&self.realms[b].name));
+        for at in order {
+            let span = &self.realms[at];
+            let events = lines[at];
+            let count = i32::try_from(span.count).map_err(|_| {
+                StoreError::Db(format!("{} login records in one batch", span.count))
+            })?;
+            statements.push(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                INSERT_BATCH,
+                [
+                    Value::from(span.name.as_str()),
+                    stamp(span.first_at).into(),
+                    stamp(span.last_at).into(),
+                    count.into(),
+                    compress(events)?.into(),
+                    i64::try_from(events.len()).unwrap_or(i64::MAX).into(),
+                ],
+            ));
+            statements.push(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                RESERVE_IDS,
+                [count.into()],
+            ));
+        }
+        Ok(statements)
+    }
 }
 
 /// The fastest level: a batch of JSON lines compresses ~9 to 1 at it, hardly less than at the
@@ -341,6 +406,49 @@ mod tests {
             assert_eq!(event.at, stamp(record.at));
             assert_eq!(event.result, record.result);
             assert_eq!(event.attempts, record.attempts);
+        }
+    }
+
+    // Logins of two realms gathered interleaved, as the spool holds them: one row per realm,
+    // each with its own logins in spool order; and the records read back from the lines.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_of_two_realms_is_stored_as_a_row_each_in_spool_order() {
+        let store = crate::testing::sqlite_store().await;
+        let start = Utc::now().trunc_subsecs(6) - TimeDelta::seconds(10);
+        let mut batch = LoginBatch::default();
+        let mut records = Vec::new();
+        for n in 0..10i64 {
+            let mut r = record(format!("user-{n}"), start + TimeDelta::milliseconds(n), n);
+            if n % 3 == 0 {
+                r.realm = "other".to_owned();
+            }
+            batch.push(&r, &encode(&r).unwrap());
+            records.push(r);
+        }
+        assert_eq!(batch.len(), 10);
+        let back: Vec<LoginRecord> = batch.records().into_iter().map(Result::unwrap).collect();
+        assert_eq!(back, records, "the records again, in spool order");
+        store
+            .write_statements(batch.statements().unwrap())
+            .await
+            .unwrap();
+
+        let rows = login_event_batch::Entity::find()
+            .all(&store.db)
+            .await
+            .unwrap();
+        let counts: Vec<(String, i32)> = rows.iter().map(|r| (r.realm.clone(), r.count)).collect();
+        assert_eq!(counts, [(REALM.to_owned(), 6), ("other".to_owned(), 4)]);
+        for realm in [REALM, "other"] {
+            let mut read = store.recent_audit_events(realm, 100).await.unwrap();
+            read.reverse();
+            let expected: Vec<&str> = records
+                .iter()
+                .filter(|r| r.realm == realm)
+                .map(|r| r.login.as_str())
+                .collect();
+            let logins: Vec<&str> = read.iter().map(|e| e.login.as_str()).collect();
+            assert_eq!(logins, expected, "{realm}");
         }
     }
 

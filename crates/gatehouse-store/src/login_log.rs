@@ -50,27 +50,19 @@ impl LoginLog {
         })
     }
 
-    /// `Err(record)` when the group-commit writer is gone (its runtime ended): the caller writes
-    /// it itself.
-    pub(crate) async fn append(
-        &self,
-        record: LoginRecord,
-    ) -> Result<Result<(), StoreError>, LoginRecord> {
+    /// `None` when the group-commit writer is gone (its runtime ended): the caller writes the
+    /// record itself.
+    pub(crate) async fn append(&self, record: &LoginRecord) -> Option<Result<(), StoreError>> {
         let queue = match self {
-            Self::Spooled(log) => return Ok(log.append(record)),
+            Self::Spooled(log) => return Some(log.append(record)),
             Self::GroupCommit(queue) => queue,
         };
         let (reply, answer) = oneshot::channel();
-        if let Err(mpsc::error::SendError(entry)) = queue.send(Entry::Record(record, reply)) {
-            let Entry::Record(record, _) = entry else {
-                unreachable!("sent a record")
-            };
-            return Err(record);
-        }
-        match answer.await {
-            Ok(result) => Ok(result.map_err(StoreError::Db)),
-            Err(_) => Ok(Err(StoreError::Db("the login log writer stopped".into()))),
-        }
+        queue.send(Entry::Record(record.clone(), reply)).ok()?;
+        Some(match answer.await {
+            Ok(result) => result.map_err(StoreError::Db),
+            Err(_) => Err(StoreError::Db("the login log writer stopped".into())),
+        })
     }
 
     /// Waits (at most [`SETTLE_TIMEOUT`]) until every login answered so far is in the audit

@@ -1,11 +1,16 @@
-//! Applying login spools to the audit trail and the counters: the live one, record by record as
-//! the applier gets them, and those left by a process that died, at migration.
+//! Applying login spools to the audit trail and the counters: the live one, a run at a time as
+//! the applier takes them, and those left by a process that died, at migration.
+
+use std::sync::Arc;
 
 use gatehouse_core::LoginRecord;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryTrait};
 
+use crate::audit::spool_progress;
 use crate::entities::login_spool;
 use crate::error::StoreError;
+use crate::login_batch::LoginBatch;
+use crate::login_counts::LoginCounts;
 use crate::login_spool::{Orphan, Spool};
 use crate::store::Store;
 
@@ -23,29 +28,83 @@ impl Store {
         }
     }
 
-    /// Stores `records`, lines `first..` of the spool `name` (`lines` the very lines, when the
-    /// caller has them), and that the spool is applied up to their end. On failure,
-    /// `Err((n, e))`: the first `n` of them are stored (and counted as applied), the rest not.
+    /// Stores `records`, lines `first..` of the spool `name`, and that the spool is applied up
+    /// to their end. On failure, `Err((n, e))`: the first `n` of them are stored (and counted as
+    /// applied), the rest not.
     pub(crate) async fn apply_spooled(
         &self,
         name: &str,
         first: u64,
         records: &[LoginRecord],
-        lines: Option<String>,
     ) -> Result<(), (usize, StoreError)> {
         let end = first + records.len() as u64;
         let all: Vec<&LoginRecord> = records.iter().collect();
         if self
-            .write_spooled_records(&all, lines, (name, end))
+            .write_login_records(&all, Some((name, end)))
             .await
             .is_ok()
         {
             return Ok(());
         }
-        // One bad record must not hold up the others: one by one, and a record whose counters
-        // cannot be written (its account was deleted since) keeps at least its audit event.
-        for (i, record) in records.iter().enumerate() {
+        let records: Vec<_> = records.iter().map(Ok).collect();
+        self.apply_one_by_one(name, first, &records).await
+    }
+
+    /// Stores the logins the live spool `name` holds from line `first` on, as they were
+    /// gathered while it was appended to, and that the spool is applied up to their end, in one
+    /// transaction; `false`, nothing stored, when that failed.
+    pub(crate) async fn apply_spooled_batch(
+        &self,
+        name: &str,
+        first: u64,
+        batch: &Arc<LoginBatch>,
+        counts: &LoginCounts,
+    ) -> bool {
+        let applied = first + batch.len() as u64;
+        // Compressing a run of a busy tenth of a second takes milliseconds: on a thread of its
+        // own rather than on a worker that logins wait for.
+        let compressing = batch.clone();
+        let statements = tokio::task::spawn_blocking(move || compressing.statements())
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Db(format!("compressing login events: {e}"))));
+        let backend = self.db.get_database_backend();
+        let written = match (statements, spool_progress(name, applied)) {
+            (Ok(mut statements), Ok(progress)) => {
+                statements.extend(counts.statements(backend));
+                statements.push(progress.build(backend));
+                self.write_statements(statements).await
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        if let Err(e) = &written {
+            tracing::debug!(error = %e, spool = name, "login batch refused; storing its records one by one");
+        }
+        written.is_ok()
+    }
+
+    /// Stores `records`, lines `first..` of the spool `name`, one transaction each (with how far
+    /// the spool is applied), so that one bad record does not hold up the others: a record
+    /// whose counters cannot be written (its account was deleted since) keeps at least its
+    /// audit event, and a line that could not be read is skipped. On failure, `Err((n, e))`:
+    /// the first `n` are stored, the rest not.
+    pub(crate) async fn apply_one_by_one(
+        &self,
+        name: &str,
+        first: u64,
+        records: &[Result<&LoginRecord, &str>],
+    ) -> Result<(), (usize, StoreError)> {
+        for (i, &record) in records.iter().enumerate() {
             let applied = Some((name, first + i as u64 + 1));
+            let record = match record {
+                Ok(record) => record,
+                Err(why) => {
+                    tracing::error!(spool = name, line = first + i as u64, %why, "unreadable login record skipped");
+                    if let Err(e) = self.write_login_events(&[], applied).await {
+                        return Err((i, e));
+                    }
+                    continue;
+                }
+            };
             if self.write_login_records(&[record], applied).await.is_ok() {
                 continue;
             }
@@ -150,7 +209,7 @@ impl Store {
             return Ok(());
         }
         let records = std::mem::take(run);
-        self.apply_spooled(name, first, &records, None)
+        self.apply_spooled(name, first, &records)
             .await
             .map_err(|(_, e)| e)
     }

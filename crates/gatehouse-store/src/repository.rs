@@ -249,14 +249,12 @@ impl AccountRepository for Store {
     }
 
     async fn record_login(&self, record: &LoginRecord) -> Result<(), RepoError> {
-        let record = match &self.login_log {
-            Some(log) => match log.append(record.clone()).await {
-                Ok(written) => return Ok(written?),
-                Err(record) => record,
-            },
-            None => record.clone(),
-        };
+        if let Some(log) = &self.login_log
+            && let Some(written) = log.append(record).await
+        {
+            return Ok(written?);
+        }
         // Boxed: only a store without a login log writes here.
-        Ok(Box::pin(self.write_login_records(&[&record], None)).await?)
+        Ok(Box::pin(self.write_login_records(&[record], None)).await?)
     }
 }

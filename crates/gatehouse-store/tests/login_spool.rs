@@ -266,3 +266,66 @@ async fn a_read_right_after_a_login_does_not_wait_for_the_appliers_pause() {
         "nine reads took {after_the_first:?} ({reads:?}): they waited for the applier's pause"
     );
 }
+
+// The applier writes what it gathered in one transaction; one that the store refuses (a login
+// of an account deleted before it was applied: its counters have no account to go to) is
+// written one login at a time. Every login keeps its event, the others their counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_batch_is_stored_login_by_login_and_loses_nothing() {
+    let (store, _db, a) = store_with_alice().await;
+    let gone = AccountId(uuid::Uuid::new_v4());
+    let mut logins = Vec::new();
+    for (n, (account, success)) in [(a.id, true), (gone, true), (a.id, false), (a.id, true)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut record = login(Some(account), success, vec![]);
+        record.login = format!("login-{n}");
+        store.record_login(&record).await.unwrap();
+        logins.push(record.login);
+    }
+    let stats = store.login_stats(a.id).await.unwrap().unwrap();
+    assert_eq!((stats.success_count, stats.failure_count), (2, 1));
+    let mut stored: Vec<String> = store
+        .recent_audit_events(REALM, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.login)
+        .collect();
+    stored.sort();
+    assert_eq!(stored, logins, "every login's event, once");
+    assert!(store.login_stats(gone).await.unwrap().is_none());
+}
+
+// A store handle used after the runtime its applier ran on has stopped still answers logins: each
+// record is in the spool, and the next store on the file replays it.
+#[test]
+fn a_login_after_the_appliers_runtime_stopped_is_spooled_and_replayed() {
+    let main = tokio::runtime::Runtime::new().unwrap();
+    let store = main.block_on(sqlite_store());
+    let db = database(&store);
+    let a = main
+        .block_on(store.create_account(new_account("alice", None)))
+        .unwrap();
+    let url = store.url();
+    let stopped = tokio::runtime::Runtime::new().unwrap();
+    let orphaned = stopped.block_on(async { Store::connect(&url).await.unwrap() });
+    stopped.shutdown_background();
+    main.block_on(async {
+        for i in 0..3 {
+            let mut record = login(Some(a.id), true, vec![]);
+            record.login = format!("orphan-{i}");
+            orphaned.record_login(&record).await.unwrap();
+        }
+    });
+    drop(orphaned);
+    main.block_on(async {
+        store.migrate().await.unwrap();
+        assert_eq!(
+            orphan_logins(&store).await,
+            ["orphan-0", "orphan-1", "orphan-2"]
+        );
+        assert!(spools(&db).is_empty());
+    });
+}

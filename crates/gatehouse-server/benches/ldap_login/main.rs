@@ -8,25 +8,25 @@
 //! for its CPU time per login). `GATEHOUSE_BENCH_SECONDS` sets each
 //! phase's length (default 5), `GATEHOUSE_BENCH_ROUNDS` how many times the resolver phases
 //! alternate with raw ones (default 3; the ratios are the rounds' medians), and the resolver
-//! phase lasts until the audit write it caused is applied. `GATEHOUSE_BENCH_ONLY=resolver` (or `http`, `raw`, `bare`: the
-//! resolver without its audit write) runs only
-//! that phase, at C = 32 unless `GATEHOUSE_BENCH_C` says otherwise: a steady load to profile
-//! (`perf record -g -p PID`).
+//! phase lasts until the audit write it caused is applied. The HTTP endpoint is also measured
+//! against its own baseline, raw ldap3 behind a minimal HTTP endpoint (`http_baseline`).
+//! `GATEHOUSE_BENCH_ONLY=resolver` (or `http`, `http-raw`, `raw`, `bare`: the resolver without
+//! its audit write) runs only that phase, at C = 32 unless `GATEHOUSE_BENCH_C` says otherwise:
+//! a steady load to profile (`perf record -g -p PID`).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use gatehouse_connector_ldap::LdapProvider;
-use gatehouse_core::{
-    Account, AccountId, AccountRepository, AccountWithLinks, LoginRecord, NewLink, Profile,
-    RepoError, Resolver, Secret,
-};
-use gatehouse_server::config::ProviderSettings;
+use gatehouse_core::{Resolver, Secret};
 use gatehouse_server::{Config, Gatehouse};
 use gatehouse_store::Store;
 use ldap3::{Ldap, LdapConnAsync, Scope, SearchEntry};
+
+mod http_baseline;
+mod without_audit_write;
+
+use without_audit_write::resolver_without_audit_write;
 
 // The allocator of the `gatehouse` binary, so that the bench measures what it runs.
 #[global_allocator]
@@ -163,38 +163,36 @@ async fn connect(url: &str) -> Ldap {
     ldap
 }
 
-async fn search_and_bind(search: &mut Ldap, bind: &mut Ldap, login: &str) {
+/// The provider's search, then a bind as the entry found: whether the password is right.
+async fn search_and_bind(search: &mut Ldap, bind: &mut Ldap, login: &str, password: &str) -> bool {
     let (entries, _) = search
         .search(BASE, Scope::Subtree, &filter(login), ATTRS.to_vec())
         .await
         .expect("search")
         .success()
         .expect("search result");
-    assert_eq!(entries.len(), 1);
-    let dn = SearchEntry::construct(entries.into_iter().next().expect("entry")).dn;
-    bind.simple_bind(&dn, PASSWORD)
-        .await
-        .expect("bind")
-        .success()
-        .expect("bind result");
+    let [entry] = <[_; 1]>::try_from(entries).unwrap_or_else(|e| panic!("{} entries", e.len()));
+    let dn = SearchEntry::construct(entry).dn;
+    bind.simple_bind(&dn, password).await.expect("bind").rc == 0
 }
 
-/// The baseline: per worker, one persistent connection bound as the service account for searches
-/// and one for user binds.
+/// A persistent connection bound as the service account, for searches, and one for user binds.
+async fn open_pair(url: &str) -> (Ldap, Ldap) {
+    let mut search = connect(url).await;
+    search
+        .simple_bind(SERVICE_DN, SERVICE_PW)
+        .await
+        .expect("service bind")
+        .success()
+        .expect("service bind result");
+    (search, connect(url).await)
+}
+
+/// The baseline: per worker, one connection pair ([`open_pair`]).
 async fn raw(url: &str, c: usize, phase: Duration) -> Phase {
     let mut pairs = Vec::new();
     for _ in 0..c {
-        let mut search = connect(url).await;
-        search
-            .simple_bind(SERVICE_DN, SERVICE_PW)
-            .await
-            .expect("service bind")
-            .success()
-            .expect("service bind result");
-        pairs.push(Arc::new(tokio::sync::Mutex::new((
-            search,
-            connect(url).await,
-        ))));
+        pairs.push(Arc::new(tokio::sync::Mutex::new(open_pair(url).await)));
     }
     let pairs = Arc::new(pairs);
     measure(c, phase, move |worker, n| {
@@ -202,7 +200,7 @@ async fn raw(url: &str, c: usize, phase: Duration) -> Phase {
         async move {
             let mut pair = pairs[worker].lock().await;
             let (search, bind) = &mut *pair;
-            search_and_bind(search, bind, &user(n)).await;
+            assert!(search_and_bind(search, bind, &user(n), PASSWORD).await);
         }
     })
     .await
@@ -219,7 +217,7 @@ async fn per_login(url: &str, c: usize, phase: Duration) -> Phase {
                 .await
                 .expect("service bind");
             let mut same = ldap.clone();
-            search_and_bind(&mut ldap, &mut same, &user(n)).await;
+            assert!(search_and_bind(&mut ldap, &mut same, &user(n), PASSWORD).await);
             let _ = ldap.unbind().await;
         }
     })
@@ -268,73 +266,6 @@ async fn gatehouse(url: &str, c: usize, dir: &std::path::Path) -> Arc<Gatehouse>
         assert!(r.expect("resolve").is_success());
     }
     gatehouse
-}
-
-/// The store with `record_login` doing nothing: not a way to run Gatehouse, a way to show what the
-/// audit event and statistics write costs a login.
-struct WithoutAuditWrite(Store);
-
-#[async_trait]
-impl AccountRepository for WithoutAuditWrite {
-    async fn find_for_login(
-        &self,
-        realm: &str,
-        login_key: &str,
-        by_email: bool,
-    ) -> Result<Option<AccountWithLinks>, RepoError> {
-        self.0.find_for_login(realm, login_key, by_email).await
-    }
-
-    async fn provision(
-        &self,
-        realm: &str,
-        username: &str,
-        username_key: &str,
-        profile: &Profile,
-        link: NewLink,
-    ) -> Result<AccountWithLinks, RepoError> {
-        self.0
-            .provision(realm, username, username_key, profile, link)
-            .await
-    }
-
-    async fn update_link_secret(&self, link_id: uuid::Uuid, secret: &str) -> Result<(), RepoError> {
-        self.0.update_link_secret(link_id, secret).await
-    }
-
-    async fn update_profile(
-        &self,
-        account_id: AccountId,
-        profile: &Profile,
-    ) -> Result<Account, RepoError> {
-        self.0.update_profile(account_id, profile).await
-    }
-
-    async fn record_login(&self, _: &LoginRecord) -> Result<(), RepoError> {
-        Ok(())
-    }
-}
-
-/// A resolver built as Gatehouse builds the realm's, on the store `gatehouse` provisioned, minus
-/// the audit write.
-async fn resolver_without_audit_write(url: &str, c: usize, dir: &std::path::Path) -> Arc<Resolver> {
-    let db = db_url(dir, c);
-    let config = Config::from_toml(&config_text(url, c, &db), "bench", Vec::new()).expect("config");
-    let realm = &config.realms["main"];
-    let provider = &realm.providers[0];
-    let ProviderSettings::Ldap(settings) = &provider.settings else {
-        unreachable!("the bench configures an ldap provider");
-    };
-    let ldap = LdapProvider::new(provider.descriptor(), (**settings).clone()).expect("provider");
-    let store = Store::connect(&db).await.expect("store");
-    Arc::new(
-        Resolver::new(
-            Arc::new(realm.policy("main")),
-            vec![Arc::new(ldap)],
-            Arc::new(WithoutAuditWrite(store)),
-        )
-        .expect("resolver"),
-    )
 }
 
 /// Logins through the resolver that `owner` holds (the realm's in a [`Gatehouse`], or one alone).
@@ -391,8 +322,25 @@ async fn http(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
     let server = tokio::spawn(gatehouse_server::serve_on(gatehouse, listener, async {
         let _ = rx.await;
     }));
+    let result = post_logins(url, c, phase).await;
+    let _ = tx.send(());
+    let _ = server.await;
+    result
+}
+
+/// The same logins posted to raw ldap3 behind a minimal HTTP endpoint ([`http_baseline`]).
+async fn http_baseline(url: &str, c: usize, phase: Duration) -> Phase {
+    let (endpoint, stop) = http_baseline::start(url, c).await;
+    let result = post_logins(endpoint, c, phase).await;
+    let _ = stop.send(());
+    result
+}
+
+/// `c` clients posting password logins to `url`, as an application would, each on a kept-alive
+/// connection.
+async fn post_logins(url: String, c: usize, phase: Duration) -> Phase {
     let client = reqwest::Client::new();
-    let result = measure(c, phase, move |_, n| {
+    measure(c, phase, move |_, n| {
         let (client, url) = (client.clone(), url.clone());
         async move {
             let body = serde_json::json!({"login": user(n), "password": PASSWORD});
@@ -400,10 +348,7 @@ async fn http(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
             assert_eq!(r.status().as_u16(), 200);
         }
     })
-    .await;
-    let _ = tx.send(());
-    let _ = server.await;
-    result
+    .await
 }
 
 fn start_slapd() -> (String, bool) {
@@ -458,7 +403,7 @@ impl Ratios {
     }
 
     /// Each round's ratios and their median.
-    fn print_rounds(name: &str, rounds: &[Ratios]) {
+    fn print_rounds(name: &str, baseline: &str, rounds: &[Ratios]) {
         let median = |mut v: Vec<f64>| {
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
@@ -479,7 +424,7 @@ impl Ratios {
             format!("{:.2}", median(cpu))
         };
         println!(
-            "  {name:<8} / raw: throughput {throughput:.2} (goal >= 0.90), p99 {p99:.2}x (goal <= 2x), CPU per login raw/Gatehouse {cpu}{}",
+            "  {name:<8} / {baseline}: throughput {throughput:.2} (goal >= 0.90), p99 {p99:.2}x (goal <= 2x), CPU per login raw/Gatehouse {cpu}{}",
             if rounds.len() > 1 {
                 format!(
                     "  (medians; by round: throughput {}, p99 {})",
@@ -534,9 +479,12 @@ fn main() {
                         .print("Gatehouse resolver without the audit write")
                 }
                 "http" => http(gh, c, phase).await.print("Gatehouse HTTP endpoint"),
-                other => {
-                    println!("GATEHOUSE_BENCH_ONLY: `{other}` is not raw, resolver, bare or http")
-                }
+                "http-raw" => http_baseline(&url, c, phase)
+                    .await
+                    .print("raw ldap3 behind a minimal HTTP endpoint"),
+                other => println!(
+                    "GATEHOUSE_BENCH_ONLY: `{other}` is not raw, resolver, bare, http or http-raw"
+                ),
             }
         });
         if started {
@@ -575,6 +523,8 @@ fn main() {
             }
             let web = http(gh.clone(), c, phase).await;
             web.print("Gatehouse HTTP endpoint");
+            let web_raw = http_baseline(&url, c, phase).await;
+            web_raw.print("raw ldap3 behind a minimal HTTP endpoint");
             let raw_last = raw(&url, c, phase).await;
             raw_last.print("raw again");
             per_login(&url, c, phase)
@@ -586,9 +536,12 @@ fn main() {
                     .enumerate()
                     .map(|(i, p)| Ratios::of(p, &raws[i], &raws[i + 1]))
                     .collect();
-                Ratios::print_rounds(name, &ratios);
+                Ratios::print_rounds(name, "raw", &ratios);
             }
-            Ratios::print_rounds("HTTP", &[Ratios::of(&web, &raws[rounds], &raw_last)]);
+            let over_raw = Ratios::of(&web, &raws[rounds], &raw_last);
+            Ratios::print_rounds("HTTP", "raw", &[over_raw]);
+            let over_raw_http = Ratios::of(&web, &web_raw, &web_raw);
+            Ratios::print_rounds("HTTP", "raw ldap3 behind HTTP", &[over_raw_http]);
         }
     });
     if started {
