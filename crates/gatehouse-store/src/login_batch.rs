@@ -9,6 +9,7 @@
 //! `audit_event`'s AUTOINCREMENT sequence in its own transaction, so rows written later never
 //! reuse them, and its events are `first_event_id`, `first_event_id + 1`, … in spool order.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 
 use chrono::{DateTime, Utc};
@@ -112,23 +113,22 @@ impl LoginBatch {
             return Ok(statements);
         }
         statements.push(Statement::from_string(DbBackend::Sqlite, ENSURE_SEQUENCE));
-        let split;
-        let lines: Vec<&str> = if self.realms.len() == 1 {
-            vec![self.lines.as_str()]
+        // One realm, the usual case: its lines are the batch's as they are.
+        let lines: Vec<Cow<'_, str>> = if self.realms.len() == 1 {
+            vec![Cow::Borrowed(&self.lines)]
         } else {
             let mut by_realm = vec![String::new(); self.realms.len()];
             for (line, &realm) in self.lines.split_inclusive('\n').zip(&self.realm_of) {
                 by_realm[realm as usize].push_str(line);
             }
-            split = by_realm;
-            split.iter().map(String::as_str).collect()
+            by_realm.into_iter().map(Cow::Owned).collect()
         };
         // Realms in name order, so that their ids are too whatever order they logged in.
         let mut order: Vec<usize> = (0..self.realms.len()).collect();
         order.sort_by(|&a, &b| self.realms[a].name.cmp(&self.realms[b].name));
         for at in order {
             let span = &self.realms[at];
-            let events = lines[at];
+            let events: &str = &lines[at];
             let count = i32::try_from(span.count).map_err(|_| {
                 StoreError::Db(format!("{} login records in one batch", span.count))
             })?;

@@ -175,11 +175,7 @@ async fn another_store_leaves_a_live_spool_alone() {
 #[test]
 fn every_login_answered_before_a_stop_is_applied_exactly_once() {
     let main = tokio::runtime::Runtime::new().unwrap();
-    let store = main.block_on(sqlite_store());
-    let db = database(&store);
-    let a = main
-        .block_on(store.create_account(new_account("alice", None)))
-        .unwrap();
+    let (store, db, a) = main.block_on(store_with_alice());
     let url = store.url();
     let stopped = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -303,11 +299,7 @@ async fn a_refused_batch_is_stored_login_by_login_and_loses_nothing() {
 #[test]
 fn a_login_after_the_appliers_runtime_stopped_is_spooled_and_replayed() {
     let main = tokio::runtime::Runtime::new().unwrap();
-    let store = main.block_on(sqlite_store());
-    let db = database(&store);
-    let a = main
-        .block_on(store.create_account(new_account("alice", None)))
-        .unwrap();
+    let (store, db, a) = main.block_on(store_with_alice());
     let url = store.url();
     let stopped = tokio::runtime::Runtime::new().unwrap();
     let orphaned = stopped.block_on(async { Store::connect(&url).await.unwrap() });
