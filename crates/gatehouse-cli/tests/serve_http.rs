@@ -58,9 +58,26 @@ store_test!(
         )
         .await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body["account"]["username"], "root");
-        assert_eq!(body["account"]["roles"], json!(["admin"]));
-        assert_eq!(body["provider"], "local");
+        // The documented shape, every key present (absent values as null).
+        let id = body["account"]["id"].as_str().expect("an account id");
+        assert_eq!(
+            id.split('-').map(str::len).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert_eq!(
+            body,
+            json!({
+                "account": {
+                    "id": id,
+                    "username": "root",
+                    "email": null,
+                    "name": null,
+                    "roles": ["admin"],
+                    "groups": [],
+                },
+                "provider": "local",
+            })
+        );
         assert!(body.to_string().find("s3cret").is_none());
 
         let (wrong_status, wrong) = post_login(

@@ -9,10 +9,12 @@
 //! phase's length (default 5), `GATEHOUSE_BENCH_ROUNDS` how many times the resolver phases
 //! alternate with raw ones (default 3; the ratios are the rounds' medians), and the resolver
 //! phase lasts until the audit write it caused is applied. The HTTP endpoint is also measured
-//! against its own baseline, raw ldap3 behind a minimal HTTP endpoint (`http_baseline`).
-//! `GATEHOUSE_BENCH_ONLY=resolver` (or `http`, `http-raw`, `raw`, `bare`: the resolver without
-//! its audit write) runs only that phase, at C = 32 unless `GATEHOUSE_BENCH_C` says otherwise:
-//! a steady load to profile (`perf record -g -p PID`).
+//! against its own baselines, raw ldap3 and Gatehouse's resolver each behind a minimal HTTP
+//! endpoint (`http_baseline`), driven by the bench's own client (`load_client`;
+//! `GATEHOUSE_BENCH_CLIENT=reqwest` for reqwest). `GATEHOUSE_BENCH_ONLY=resolver` (or `http`,
+//! `http-raw`, `http-resolver`, `raw`, `bare`: the resolver without its audit write) runs only
+//! that phase, at C = 32 unless `GATEHOUSE_BENCH_C` says otherwise: a steady load to profile
+//! (`perf record -g -p PID`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use gatehouse_store::Store;
 use ldap3::{Ldap, LdapConnAsync, Scope, SearchEntry};
 
 mod http_baseline;
+mod load_client;
 mod without_audit_write;
 
 use without_audit_write::resolver_without_audit_write;
@@ -336,16 +339,43 @@ async fn http_baseline(url: &str, c: usize, phase: Duration) -> Phase {
     result
 }
 
+/// The same logins posted to Gatehouse's resolver behind that minimal endpoint.
+async fn http_resolver(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
+    let (endpoint, stop) = http_baseline::start_resolver(gatehouse).await;
+    let result = post_logins(endpoint, c, phase).await;
+    let _ = stop.send(());
+    result
+}
+
 /// `c` clients posting password logins to `url`, as an application would, each on a kept-alive
-/// connection.
+/// connection of its own ([`load_client`]; `GATEHOUSE_BENCH_CLIENT=reqwest` for reqwest's).
 async fn post_logins(url: String, c: usize, phase: Duration) -> Phase {
-    let client = reqwest::Client::new();
-    measure(c, phase, move |_, n| {
-        let (client, url) = (client.clone(), url.clone());
+    if std::env::var("GATEHOUSE_BENCH_CLIENT").as_deref() == Ok("reqwest") {
+        let client = reqwest::Client::new();
+        return measure(c, phase, move |_, n| {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let body = serde_json::json!({"login": user(n), "password": PASSWORD});
+                let r = client.post(&url).json(&body).send().await.expect("request");
+                assert_eq!(r.status().as_u16(), 200);
+            }
+        })
+        .await;
+    }
+    let path = load_client::path_of(&url);
+    let mut connections = Vec::new();
+    for _ in 0..c {
+        let connection = load_client::Connection::open(&url).await;
+        connections.push(tokio::sync::Mutex::new(connection));
+    }
+    let (connections, path) = (Arc::new(connections), Arc::new(path));
+    measure(c, phase, move |worker, n| {
+        let (connections, path) = (connections.clone(), path.clone());
         async move {
-            let body = serde_json::json!({"login": user(n), "password": PASSWORD});
-            let r = client.post(&url).json(&body).send().await.expect("request");
-            assert_eq!(r.status().as_u16(), 200);
+            let body = format!(r#"{{"login":"{}","password":"{PASSWORD}"}}"#, user(n));
+            let mut connection = connections[worker].lock().await;
+            let status = connection.post_json(&path, body.as_bytes()).await;
+            assert_eq!(status, 200);
         }
     })
     .await
@@ -479,11 +509,14 @@ fn main() {
                         .print("Gatehouse resolver without the audit write")
                 }
                 "http" => http(gh, c, phase).await.print("Gatehouse HTTP endpoint"),
+                "http-resolver" => http_resolver(gh, c, phase)
+                    .await
+                    .print("Gatehouse resolver behind a minimal HTTP endpoint"),
                 "http-raw" => http_baseline(&url, c, phase)
                     .await
                     .print("raw ldap3 behind a minimal HTTP endpoint"),
                 other => println!(
-                    "GATEHOUSE_BENCH_ONLY: `{other}` is not raw, resolver, bare, http or http-raw"
+                    "GATEHOUSE_BENCH_ONLY: `{other}` is not raw, resolver, bare, http, http-raw or http-resolver"
                 ),
             }
         });
@@ -525,6 +558,8 @@ fn main() {
             web.print("Gatehouse HTTP endpoint");
             let web_raw = http_baseline(&url, c, phase).await;
             web_raw.print("raw ldap3 behind a minimal HTTP endpoint");
+            let web_resolver = http_resolver(gh.clone(), c, phase).await;
+            web_resolver.print("Gatehouse resolver behind a minimal HTTP endpoint");
             let raw_last = raw(&url, c, phase).await;
             raw_last.print("raw again");
             per_login(&url, c, phase)
@@ -542,6 +577,12 @@ fn main() {
             Ratios::print_rounds("HTTP", "raw", &[over_raw]);
             let over_raw_http = Ratios::of(&web, &web_raw, &web_raw);
             Ratios::print_rounds("HTTP", "raw ldap3 behind HTTP", &[over_raw_http]);
+            let over_resolver_http = Ratios::of(&web, &web_resolver, &web_resolver);
+            Ratios::print_rounds(
+                "HTTP",
+                "Gatehouse resolver behind HTTP",
+                &[over_resolver_http],
+            );
         }
     });
     if started {

@@ -6,9 +6,9 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use gatehouse_core::{LoginDecision, Refusal, Secret};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::{Account, AccountId, LoginDecision, Refusal, Secret};
+use serde::{Deserialize, Serialize};
 
 use super::JsonError;
 use crate::app::Gatehouse;
@@ -20,11 +20,42 @@ pub struct LoginRequest {
     password: Secret,
 }
 
+/// The answer to a successful login, serialised from the resolver's account as it is: a login
+/// builds no intermediate JSON tree.
+#[derive(Serialize)]
+struct LoginResponse<'a> {
+    account: AccountView<'a>,
+    provider: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct AccountView<'a> {
+    id: AccountId,
+    username: &'a str,
+    email: Option<&'a str>,
+    name: Option<&'a str>,
+    roles: &'a [String],
+    groups: &'a [String],
+}
+
+impl<'a> AccountView<'a> {
+    fn of(account: &'a Account) -> Self {
+        Self {
+            id: account.id,
+            username: &account.username,
+            email: account.email.as_deref(),
+            name: account.name.as_deref(),
+            roles: &account.roles,
+            groups: &account.groups,
+        }
+    }
+}
+
 pub async fn password_login(
     State(gatehouse): State<Arc<Gatehouse>>,
     Path(realm): Path<String>,
     body: Result<Json<LoginRequest>, JsonRejection>,
-) -> Result<Json<Value>, JsonError> {
+) -> Result<Response, JsonError> {
     let Ok(realm) = gatehouse.realm(&realm) else {
         return Err(JsonError::new(
             StatusCode::NOT_FOUND,
@@ -48,17 +79,11 @@ pub async fn password_login(
         .await
         .map_err(JsonError::internal)?;
     match (&result.decision, &result.account) {
-        (LoginDecision::Success, Some(account)) => Ok(Json(json!({
-            "account": {
-                "id": account.id,
-                "username": account.username,
-                "email": account.email,
-                "name": account.name,
-                "roles": account.roles,
-                "groups": account.groups,
-            },
-            "provider": result.attempts.last().map(|a| a.provider.as_str()),
-        }))),
+        (LoginDecision::Success, Some(account)) => Ok(Json(LoginResponse {
+            account: AccountView::of(account),
+            provider: result.attempts.last().map(|a| a.provider.as_str()),
+        })
+        .into_response()),
         (LoginDecision::Refused(refusal), _) if refusal.is_temporary() => Err(JsonError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
