@@ -16,7 +16,10 @@ const DELAY: Duration = Duration::from_millis(300);
 const ALICE_DN: &str = "uid=alice,ou=people,dc=example,dc=org";
 const BOB_DN: &str = "uid=bob,ou=people,dc=example,dc=org";
 
-/// Forwards connections to `upstream`; what the server sends reaches the client `DELAY` late.
+/// Forwards connections to `upstream`; each byte the server sends reaches the client `DELAY` after
+/// it arrived. A line of constant latency, not a pause per read: slapd may write one answer in
+/// two pieces (a search's entry, then its result), and a pause after each piece would count one
+/// round trip twice.
 async fn delaying_proxy(upstream: String) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ldap://{}", listener.local_addr().unwrap());
@@ -32,10 +35,18 @@ async fn delaying_proxy(upstream: String) -> String {
                 tokio::spawn(async move {
                     let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
                 });
-                let mut buf = vec![0u8; 16 * 1024];
-                while let Ok(n @ 1..) = server_read.read(&mut buf).await {
-                    tokio::time::sleep(DELAY).await;
-                    if client_write.write_all(&buf[..n]).await.is_err() {
+                let (pieces, mut delayed) = tokio::sync::mpsc::unbounded_channel();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                        if pieces.send((Instant::now(), buf[..n].to_vec())).is_err() {
+                            break;
+                        }
+                    }
+                });
+                while let Some((arrived, piece)) = delayed.recv().await {
+                    tokio::time::sleep_until((arrived + DELAY).into()).await;
+                    if client_write.write_all(&piece).await.is_err() {
                         break;
                     }
                 }
