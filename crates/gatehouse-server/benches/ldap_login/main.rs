@@ -6,8 +6,8 @@
 //! slapd: the project's own (`tests/peers/slapd.sh start bench`, logging off), started here unless
 //! GATEHOUSE_BENCH_LDAP_URL names one holding fixtures/ldap/ (and GATEHOUSE_BENCH_LDAP_PID its PID,
 //! for its CPU time per login). `GATEHOUSE_BENCH_SECONDS` sets each
-//! phase's length (default 5), `GATEHOUSE_BENCH_ROUNDS` how many times the resolver phases
-//! alternate with raw ones (default 3; the ratios are the rounds' medians), and the resolver
+//! phase's length (default 5), `GATEHOUSE_BENCH_ROUNDS` how many times the resolver and HTTP
+//! phases alternate with raw ones (default 3; the ratios are the rounds' medians), and the resolver
 //! phase lasts until the audit write it caused is applied. The HTTP endpoint is also measured
 //! against its own baselines, raw ldap3 and Gatehouse's resolver each behind a minimal HTTP
 //! endpoint (`http_baseline`), driven by the bench's own client (`load_client`;
@@ -27,8 +27,10 @@ use ldap3::{Ldap, LdapConnAsync, Scope, SearchEntry};
 
 mod http_baseline;
 mod load_client;
+mod ratios;
 mod without_audit_write;
 
+use ratios::Ratios;
 use without_audit_write::resolver_without_audit_write;
 
 // The allocator of the `gatehouse` binary, so that the bench measures what it runs.
@@ -410,63 +412,14 @@ fn start_slapd() -> (String, bool) {
     (url, true)
 }
 
-/// A phase against the raw baseline measured before and after it.
-struct Ratios {
-    throughput: f64,
-    p99: f64,
-    cpu: Option<f64>,
-}
-
-impl Ratios {
-    fn of(p: &Phase, before: &Phase, after: &Phase) -> Self {
-        let raw_rate = (before.rate + after.rate) / 2.0;
-        let raw_p99 = (before.p99 + after.p99).as_secs_f64() / 2.0;
-        let raw_cpu = before
-            .total_cpu_us()
-            .zip(after.total_cpu_us())
-            .map(|(a, b)| (a + b) / 2.0);
-        Self {
-            throughput: p.rate / raw_rate,
-            p99: p.p99.as_secs_f64() / raw_p99,
-            cpu: raw_cpu.zip(p.total_cpu_us()).map(|(raw, p)| raw / p),
-        }
-    }
-
-    /// Each round's ratios and their median.
-    fn print_rounds(name: &str, baseline: &str, rounds: &[Ratios]) {
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let list = |f: fn(&Ratios) -> Option<f64>| {
-            rounds
-                .iter()
-                .map(|r| f(r).map_or_else(|| "?".to_owned(), |x| format!("{x:.2}")))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let throughput = median(rounds.iter().map(|r| r.throughput).collect());
-        let p99 = median(rounds.iter().map(|r| r.p99).collect());
-        let cpu: Vec<f64> = rounds.iter().filter_map(|r| r.cpu).collect();
-        let cpu = if cpu.is_empty() {
-            "?".to_owned()
-        } else {
-            format!("{:.2}", median(cpu))
-        };
-        println!(
-            "  {name:<8} / {baseline}: throughput {throughput:.2} (goal >= 0.90), p99 {p99:.2}x (goal <= 2x), CPU per login raw/Gatehouse {cpu}{}",
-            if rounds.len() > 1 {
-                format!(
-                    "  (medians; by round: throughput {}, p99 {})",
-                    list(|r| Some(r.throughput)),
-                    list(|r| Some(r.p99))
-                )
-            } else {
-                String::new()
-            }
-        );
-    }
-}
+/// The phases of a round, in their order between two raw ones.
+const PHASES: [&str; 5] = [
+    "Gatehouse resolver (pool + audit write)",
+    "  the same without the audit write",
+    "Gatehouse HTTP endpoint",
+    "raw ldap3 behind a minimal HTTP endpoint",
+    "Gatehouse resolver behind a minimal HTTP endpoint",
+];
 
 fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -541,48 +494,52 @@ fn main() {
             // every phase alike; each round's ratios are against the raw phases either side.
             let mut raws = vec![raw(&url, c, phase).await];
             raws[0].print("raw ldap3 search + bind, persistent");
-            let mut with_audit = Vec::new();
-            let mut without = Vec::new();
+            let mut by_name: [Vec<Phase>; 5] = Default::default();
             for round in 1..=rounds {
-                let res = resolver_applied(gh.clone(), c, phase).await;
-                res.print(&format!("Gatehouse resolver (pool + audit write) #{round}"));
-                with_audit.push(res);
-                let bare = resolver(bare_resolver.clone(), |r| r, c, phase).await;
-                bare.print(&format!("  the same without the audit write #{round}"));
-                without.push(bare);
+                let phases = [
+                    resolver_applied(gh.clone(), c, phase).await,
+                    resolver(bare_resolver.clone(), |r| r, c, phase).await,
+                    http(gh.clone(), c, phase).await,
+                    http_baseline(&url, c, phase).await,
+                    http_resolver(gh.clone(), c, phase).await,
+                ];
+                for (name, (p, kept)) in PHASES.iter().zip(phases.into_iter().zip(&mut by_name)) {
+                    p.print(&format!("{name} #{round}"));
+                    kept.push(p);
+                }
                 let again = raw(&url, c, phase).await;
                 again.print(&format!("raw again #{round}"));
                 raws.push(again);
             }
-            let web = http(gh.clone(), c, phase).await;
-            web.print("Gatehouse HTTP endpoint");
-            let web_raw = http_baseline(&url, c, phase).await;
-            web_raw.print("raw ldap3 behind a minimal HTTP endpoint");
-            let web_resolver = http_resolver(gh.clone(), c, phase).await;
-            web_resolver.print("Gatehouse resolver behind a minimal HTTP endpoint");
-            let raw_last = raw(&url, c, phase).await;
-            raw_last.print("raw again");
             per_login(&url, c, phase)
                 .await
                 .print("connection per login (contrast)");
-            for (name, phases) in [("resolver", &with_audit), ("no audit", &without)] {
+            // Against the raw phases either side of the round; the HTTP endpoint also against
+            // its two baselines of the same round.
+            let [with_audit, without, web, web_raw, web_resolver] = &by_name;
+            for (short, phases) in [
+                ("resolver", with_audit),
+                ("no audit", without),
+                ("HTTP", web),
+            ] {
                 let ratios: Vec<Ratios> = phases
                     .iter()
                     .enumerate()
                     .map(|(i, p)| Ratios::of(p, &raws[i], &raws[i + 1]))
                     .collect();
-                Ratios::print_rounds(name, "raw", &ratios);
+                Ratios::print_rounds(short, "raw", &ratios);
             }
-            let over_raw = Ratios::of(&web, &raws[rounds], &raw_last);
-            Ratios::print_rounds("HTTP", "raw", &[over_raw]);
-            let over_raw_http = Ratios::of(&web, &web_raw, &web_raw);
-            Ratios::print_rounds("HTTP", "raw ldap3 behind HTTP", &[over_raw_http]);
-            let over_resolver_http = Ratios::of(&web, &web_resolver, &web_resolver);
-            Ratios::print_rounds(
-                "HTTP",
-                "Gatehouse resolver behind HTTP",
-                &[over_resolver_http],
-            );
+            for (baseline, of) in [
+                ("raw ldap3 behind HTTP", web_raw),
+                ("Gatehouse resolver behind HTTP", web_resolver),
+            ] {
+                let ratios: Vec<Ratios> = web
+                    .iter()
+                    .zip(of)
+                    .map(|(p, b)| Ratios::of(p, b, b))
+                    .collect();
+                Ratios::print_rounds("HTTP", baseline, &ratios);
+            }
         }
     });
     if started {
