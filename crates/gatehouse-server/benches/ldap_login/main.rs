@@ -323,11 +323,18 @@ async fn http(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
         "http://{}/realms/main/api/v1/password-login",
         listener.local_addr().expect("addr")
     );
+    let applied = gatehouse.store.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(gatehouse_server::serve_on(gatehouse, listener, async {
         let _ = rx.await;
     }));
-    let result = post_logins(url, c, phase).await;
+    let result = post_logins(
+        url,
+        c,
+        phase,
+        async move { applied.settle_login_log().await },
+    )
+    .await;
     let _ = tx.send(());
     let _ = server.await;
     result
@@ -336,33 +343,43 @@ async fn http(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
 /// The same logins posted to raw ldap3 behind a minimal HTTP endpoint ([`http_baseline`]).
 async fn http_baseline(url: &str, c: usize, phase: Duration) -> Phase {
     let (endpoint, stop) = http_baseline::start(url, c).await;
-    let result = post_logins(endpoint, c, phase).await;
+    let result = post_logins(endpoint, c, phase, async {}).await;
     let _ = stop.send(());
     result
 }
 
 /// The same logins posted to Gatehouse's resolver behind that minimal endpoint.
 async fn http_resolver(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
+    let applied = gatehouse.store.clone();
     let (endpoint, stop) = http_baseline::start_resolver(gatehouse).await;
-    let result = post_logins(endpoint, c, phase).await;
+    let result = post_logins(endpoint, c, phase, async move {
+        applied.settle_login_log().await
+    })
+    .await;
     let _ = stop.send(());
     result
 }
 
 /// `c` clients posting password logins to `url`, as an application would, each on a kept-alive
-/// connection of its own ([`load_client`]; `GATEHOUSE_BENCH_CLIENT=reqwest` for reqwest's).
-async fn post_logins(url: String, c: usize, phase: Duration) -> Phase {
+/// connection of its own ([`load_client`]; `GATEHOUSE_BENCH_CLIENT=reqwest` for reqwest's); the
+/// phase ends once `finish` has (the login log's backlog, as in the resolver phase).
+async fn post_logins(
+    url: String,
+    c: usize,
+    phase: Duration,
+    finish: impl Future<Output = ()>,
+) -> Phase {
     if std::env::var("GATEHOUSE_BENCH_CLIENT").as_deref() == Ok("reqwest") {
         let client = reqwest::Client::new();
-        return measure(c, phase, move |_, n| {
+        let login = move |_, n| {
             let (client, url) = (client.clone(), url.clone());
             async move {
                 let body = serde_json::json!({"login": user(n), "password": PASSWORD});
                 let r = client.post(&url).json(&body).send().await.expect("request");
                 assert_eq!(r.status().as_u16(), 200);
             }
-        })
-        .await;
+        };
+        return measure_then(c, phase, login, finish).await;
     }
     let path = load_client::path_of(&url);
     let mut connections = Vec::new();
@@ -371,7 +388,7 @@ async fn post_logins(url: String, c: usize, phase: Duration) -> Phase {
         connections.push(tokio::sync::Mutex::new(connection));
     }
     let (connections, path) = (Arc::new(connections), Arc::new(path));
-    measure(c, phase, move |worker, n| {
+    let login = move |worker: usize, n| {
         let (connections, path) = (connections.clone(), path.clone());
         async move {
             let body = format!(r#"{{"login":"{}","password":"{PASSWORD}"}}"#, user(n));
@@ -379,8 +396,8 @@ async fn post_logins(url: String, c: usize, phase: Duration) -> Phase {
             let status = connection.post_json(&path, body.as_bytes()).await;
             assert_eq!(status, 200);
         }
-    })
-    .await
+    };
+    measure_then(c, phase, login, finish).await
 }
 
 fn start_slapd() -> (String, bool) {
