@@ -48,6 +48,14 @@ impl Page {
             .find(|f| f.action.as_str().ends_with(suffix))
     }
 
+    /// The first form with a field named `name`.
+    pub fn form_with(&self, name: &str) -> Option<Form> {
+        forms(&self.body)
+            .into_iter()
+            .filter_map(|f| resolved(&self.url, f))
+            .find(|f| f.get(name).is_some())
+    }
+
     /// A page whose script submits its form at once.
     pub fn auto_submits(&self) -> bool {
         self.status == 200 && self.body.contains(".submit()") && self.form().is_some()

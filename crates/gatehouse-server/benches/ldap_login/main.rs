@@ -309,9 +309,14 @@ fn realm_resolver(gatehouse: &Gatehouse) -> &Resolver {
 
 /// Logins through the realm's resolver; the phase ends once their audit events and statistics
 /// are applied to the store.
-async fn resolver_applied(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
+/// The login log `gatehouse`'s logins wrote, applied: where a phase through its resolver ends.
+fn login_log_applied(gatehouse: &Gatehouse) -> impl Future<Output = ()> + use<> {
     let store = gatehouse.store.clone();
-    let applied = async move { store.settle_login_log().await };
+    async move { store.settle_login_log().await }
+}
+
+async fn resolver_applied(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
+    let applied = login_log_applied(&gatehouse);
     resolver_then(gatehouse, realm_resolver, c, phase, applied).await
 }
 
@@ -323,18 +328,12 @@ async fn http(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
         "http://{}/realms/main/api/v1/password-login",
         listener.local_addr().expect("addr")
     );
-    let applied = gatehouse.store.clone();
+    let applied = login_log_applied(&gatehouse);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(gatehouse_server::serve_on(gatehouse, listener, async {
         let _ = rx.await;
     }));
-    let result = post_logins(
-        url,
-        c,
-        phase,
-        async move { applied.settle_login_log().await },
-    )
-    .await;
+    let result = post_logins(url, c, phase, applied).await;
     let _ = tx.send(());
     let _ = server.await;
     result
@@ -350,12 +349,9 @@ async fn http_baseline(url: &str, c: usize, phase: Duration) -> Phase {
 
 /// The same logins posted to Gatehouse's resolver behind that minimal endpoint.
 async fn http_resolver(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
-    let applied = gatehouse.store.clone();
+    let applied = login_log_applied(&gatehouse);
     let (endpoint, stop) = http_baseline::start_resolver(gatehouse).await;
-    let result = post_logins(endpoint, c, phase, async move {
-        applied.settle_login_log().await
-    })
-    .await;
+    let result = post_logins(endpoint, c, phase, applied).await;
     let _ = stop.send(());
     result
 }
