@@ -48,6 +48,32 @@ pub enum Command {
         realm: RealmArg,
         login: String,
     },
+    /// Show the realm's audit trail, newest first: every login attempt and account change.
+    Audit(AuditArgs),
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub realm: RealmArg,
+    /// Only this login (normalised as the realm does, e.g. case-folded).
+    #[arg(long)]
+    pub login: Option<String>,
+    /// Only this account id.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Only events at or after: an RFC 3339 time, a date (UTC), or a span back (90s, 15m, 2h, 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only this result code (success, invalid_credentials, csrf, expired, replayed, …).
+    #[arg(long)]
+    pub result: Option<String>,
+    /// At most this many events.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u64,
+    /// One JSON object a line instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

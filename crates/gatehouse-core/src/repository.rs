@@ -80,6 +80,21 @@ pub struct LoginRecord {
     /// Through a redirect provider's callback rather than a password: a separate audit kind, so
     /// the trail says how the user came in.
     pub redirect: bool,
+    /// Where the attempt came from, as far as the caller knows.
+    #[serde(flatten)]
+    pub origin: LoginOrigin,
+}
+
+/// Where a login attempt came from: the relying party it was for and the address of the
+/// browser or application that sent it, each when known.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginOrigin {
+    /// The OAuth client id of the relying party the login was for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// The peer's IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
 }
 
 #[async_trait]

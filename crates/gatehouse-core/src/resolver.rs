@@ -12,7 +12,7 @@ use crate::error::CoreError;
 use crate::plan::{self, LoginPlan, StepDecision};
 use crate::provider::{PasswordCheck, PasswordOutcome, PasswordProvider, VerifiedIdentity};
 use crate::realm::{OnUnavailable, RealmPolicy};
-use crate::repository::{AccountRepository, Attempt, LoginRecord, NewLink};
+use crate::repository::{AccountRepository, Attempt, LoginOrigin, LoginRecord, NewLink};
 use crate::secret::Secret;
 
 /// Why a login was refused. Only [`Refusal::public_message`] may reach the person logging in.
@@ -145,6 +145,17 @@ impl Resolver {
     }
 
     pub async fn resolve(&self, login: &str, password: &Secret) -> Result<LoginResult, CoreError> {
+        self.resolve_from(login, password, &LoginOrigin::default())
+            .await
+    }
+
+    /// [`Resolver::resolve`], with where the attempt came from for its audit event.
+    pub async fn resolve_from(
+        &self,
+        login: &str,
+        password: &Secret,
+        origin: &LoginOrigin,
+    ) -> Result<LoginResult, CoreError> {
         let span = tracing::info_span!(
             "login",
             realm = %self.realm.name,
@@ -152,7 +163,7 @@ impl Resolver {
             outcome = tracing::field::Empty,
         );
         let result = self
-            .resolve_inner(login, password)
+            .resolve_inner(login, password, origin)
             .instrument(span.clone())
             .await?;
         if let Some(account) = &result.account {
@@ -171,6 +182,7 @@ impl Resolver {
         &self,
         login: &str,
         password: &Secret,
+        origin: &LoginOrigin,
     ) -> Result<LoginResult, CoreError> {
         let key = self.realm.normalize_login(login);
         let known = if key.is_empty() {
@@ -283,6 +295,7 @@ impl Resolver {
             attempts: attempts.clone(),
             at: Utc::now(),
             redirect: false,
+            origin: origin.clone(),
         };
         self.repo.record_login(&record).await?;
         Ok(LoginResult {

@@ -25,7 +25,10 @@ pub async fn serve_on(
     let local = listener.local_addr().map_err(ServerError::Serve)?;
     tracing::info!(listen = %local, public_url = %gatehouse.config.server.public_url, "serving");
     let purge = tokio::spawn(purge_expired(gatehouse.store.clone()));
-    let served = axum::serve(listener, routes::router(gatehouse))
+    // Connect info: the peer's address goes into the audit trail.
+    let app =
+        routes::router(gatehouse).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServerError::Serve);

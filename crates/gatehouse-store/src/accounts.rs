@@ -13,7 +13,6 @@ use uuid::Uuid;
 
 use crate::entities::{account, link, login_stat};
 use crate::error::{StoreError, corrupt, is_unique_violation};
-use crate::login_cache::Cached;
 use crate::store::{Store, now};
 use crate::types::NewAccount;
 
@@ -111,7 +110,7 @@ pub(crate) fn directory_roles(m: &account::Model) -> Result<Vec<String>, StoreEr
 pub(crate) async fn with_links_joined(
     db: &impl ConnectionTrait,
     select: Select<account::Entity>,
-) -> Result<Option<Cached>, StoreError> {
+) -> Result<Option<AccountWithLinks>, StoreError> {
     let mut rows = select
         .find_with_related(link::Entity)
         .order_by_asc(link::Column::CreatedAt)
@@ -124,21 +123,17 @@ pub(crate) async fn with_links_joined(
     let Some((m, links)) = rows.pop() else {
         return Ok(None);
     };
-    cached(m, links)
+    joined(m, links)
 }
 
-/// An account row and its link rows as a login's lookup keeps them.
-pub(crate) fn cached(
+/// An account row and its link rows.
+pub(crate) fn joined(
     m: account::Model,
     links: Vec<link::Model>,
-) -> Result<Option<Cached>, StoreError> {
-    let directory_roles = directory_roles(&m)?;
-    Ok(Some(Cached {
-        found: AccountWithLinks {
-            account: account_from_model(m)?,
-            links: links.into_iter().map(link_from_model).collect(),
-        },
-        directory_roles,
+) -> Result<Option<AccountWithLinks>, StoreError> {
+    Ok(Some(AccountWithLinks {
+        account: account_from_model(m)?,
+        links: links.into_iter().map(link_from_model).collect(),
     }))
 }
 
@@ -215,8 +210,6 @@ impl Store {
         let txn = self.begin_write().await?;
         let model = insert_account(&txn, row, &new).await?;
         txn.commit().await?;
-        // A new account may make an email that named one account ambiguous.
-        self.login_cache.invalidate();
         account_from_model(model)
     }
 
@@ -338,7 +331,6 @@ impl Store {
             .filter(account::Column::Id.eq(TextUuid(id.0)))
             .exec(&self.db)
             .await?;
-        self.login_cache.invalidate();
         if done.rows_affected == 0 {
             return Err(not_found(id));
         }
@@ -388,7 +380,6 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::Db("link vanished while being written".to_owned()))?;
         txn.commit().await?;
-        self.login_cache.invalidate();
         Ok(link_from_model(stored))
     }
 
@@ -403,7 +394,6 @@ impl Store {
             .filter(link::Column::ProviderId.eq(provider_id))
             .exec(&self.db)
             .await?;
-        self.login_cache.invalidate();
         Ok(done.rows_affected > 0)
     }
 

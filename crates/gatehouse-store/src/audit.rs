@@ -2,7 +2,7 @@
 
 use gatehouse_core::{AccountId, Attempt, LoginRecord};
 use sea_orm::prelude::TextUuid;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -12,18 +12,15 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::accounts::to_json;
-use crate::entities::{audit_event, login_event_batch, login_spool, login_stat};
+use crate::entities::{audit_event, login_stat};
 use crate::error::{StoreError, corrupt};
-use crate::login_batch::{LoginBatch, events_of, kind_of};
 use crate::login_counts::LoginCounts;
 use crate::store::{Store, stamp};
-use crate::types::{AuditEvent, LoginStats};
+use crate::types::{AuditEvent, AuditQuery, LoginStats};
 
 /// The most rows one INSERT takes: SQLite allows 32,766 bound values a statement, PostgreSQL
-/// 65,535, and an audit event binds eight.
+/// 65,535, and an audit event binds ten.
 const ROWS_PER_STATEMENT: usize = 1024;
-/// How many login event batches a read of the trail fetches at a time.
-const BATCHES_PER_READ: u64 = 8;
 
 fn count(value: i64, what: &str, id: AccountId) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|e| corrupt(what, format_args!("account {id}"), e))
@@ -63,68 +60,45 @@ impl Store {
             success: Set(true),
             result: Set(result.to_owned()),
             attempts: Set("[]".to_owned()),
+            client: Set(None),
+            ip: Set(None),
         })
         .exec_without_returning(&txn)
         .await?;
         txn.commit().await?;
-        self.login_cache.invalidate();
         Ok(())
     }
 
-    /// Writes the audit events of `records` and bumps the counters of their accounts, in one
-    /// transaction: all of them or none. With `spooled`, the same transaction records that the
-    /// spool of that name is applied up to that many records.
+    /// Writes the audit events of `records` and bumps the counters of their accounts (one summed
+    /// upsert), in one transaction: all of them or none.
     pub(crate) async fn write_login_records(
         &self,
         records: &[&LoginRecord],
-        spooled: Option<(&str, u64)>,
     ) -> Result<(), StoreError> {
-        self.write_login_log(records, true, spooled).await
+        self.write_login_log(records, true).await
     }
 
-    /// The audit events of `records` without their counters (for an account deleted since
-    /// its login), and `spooled` as in [`Self::write_login_records`].
+    /// The audit events of `records` without their counters (for an account deleted since its
+    /// login).
     pub(crate) async fn write_login_events(
         &self,
         records: &[&LoginRecord],
-        spooled: Option<(&str, u64)>,
     ) -> Result<(), StoreError> {
-        self.write_login_log(records, false, spooled).await
+        self.write_login_log(records, false).await
     }
 
     async fn write_login_log(
         &self,
         records: &[&LoginRecord],
         with_counters: bool,
-        spooled: Option<(&str, u64)>,
     ) -> Result<(), StoreError> {
         let backend = self.db.get_database_backend();
-        // The spool's records are stored as batches (`login_batch`); a spool exists only for an
-        // SQLite file.
-        let mut statements = if spooled.is_some() && backend == DbBackend::Sqlite {
-            LoginBatch::of(records)?.statements()?
-        } else {
-            event_rows(records, backend)?
-        };
+        let mut statements = event_rows(records, backend)?;
         if with_counters {
             statements.extend(LoginCounts::of(records.iter().copied()).statements(backend));
         }
-        if let Some((spool, applied)) = spooled {
-            statements.push(spool_progress(spool, applied)?.build(backend));
-        }
-        self.write_statements(statements).await
-    }
-
-    /// Runs `statements` in one transaction.
-    pub(crate) async fn write_statements(
-        &self,
-        statements: Vec<Statement>,
-    ) -> Result<(), StoreError> {
         if statements.is_empty() {
             return Ok(());
-        }
-        if self.sole_sqlite_connection {
-            return self.write_in_one_round_trip(statements).await;
         }
         let txn = self.begin_write().await?;
         for statement in statements {
@@ -134,40 +108,8 @@ impl Store {
         Ok(())
     }
 
-    /// SQLite, on the login log writer's own connection: the whole transaction as one
-    /// multi-statement query, since each statement is a round trip to the connection's thread,
-    /// which under load costs more than the writing (sqlx binds the `?`s of all statements in
-    /// order). A failure part-way leaves the transaction open on that connection, where it is
-    /// rolled back at once.
-    async fn write_in_one_round_trip(&self, statements: Vec<Statement>) -> Result<(), StoreError> {
-        let mut sql = String::from("BEGIN IMMEDIATE;");
-        let mut values = Vec::new();
-        for statement in statements {
-            sql.push(' ');
-            sql.push_str(&statement.sql);
-            sql.push(';');
-            values.extend(statement.values.map(|v| v.0).unwrap_or_default());
-        }
-        sql.push_str(" COMMIT");
-        let written = self
-            .db
-            .execute_raw(Statement::from_sql_and_values(
-                DbBackend::Sqlite,
-                sql,
-                values,
-            ))
-            .await;
-        if let Err(e) = written {
-            // "no transaction is active" when BEGIN itself failed: nothing to undo.
-            let _ = self.db.execute_unprepared("ROLLBACK").await;
-            return Err(e.into());
-        }
-        Ok(())
-    }
-
     /// The account's login counters; `None` for an unknown account.
     pub async fn login_stats(&self, id: AccountId) -> Result<Option<LoginStats>, StoreError> {
-        self.settle_login_log().await;
         let Some(m) = login_stat::Entity::find_by_id(TextUuid(id.0))
             .one(&self.db)
             .await?
@@ -189,50 +131,38 @@ impl Store {
         realm: &str,
         limit: u64,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        self.settle_login_log().await;
-        if limit == 0 {
+        self.audit_events(&AuditQuery::realm(realm, limit)).await
+    }
+
+    /// The audit events `query` asks for, newest first (by time, then id). Served by the
+    /// `(realm, at)` index, or the `(account_id, at)` one when an account is named.
+    pub async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        use audit_event::Column as C;
+        if query.limit == 0 {
             return Ok(Vec::new());
         }
-        let mut events = audit_event::Entity::find()
-            .filter(audit_event::Column::Realm.eq(realm))
-            .order_by_desc(audit_event::Column::At)
-            .order_by_desc(audit_event::Column::Id)
-            .limit(limit)
+        let mut select = audit_event::Entity::find().filter(C::Realm.eq(query.realm.as_str()));
+        if let Some(login) = &query.login {
+            select = select.filter(C::Login.eq(login.as_str()));
+        }
+        if let Some(id) = query.account_id {
+            select = select.filter(C::AccountId.eq(id.to_string()));
+        }
+        if let Some(since) = query.since {
+            select = select.filter(C::At.gte(stamp(since)));
+        }
+        if let Some(result) = &query.result {
+            select = select.filter(C::Result.eq(result.as_str()));
+        }
+        select
+            .order_by_desc(C::At)
+            .order_by_desc(C::Id)
+            .limit(query.limit)
             .all(&self.db)
             .await?
             .into_iter()
             .map(event_of_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let newest_first = |a: &AuditEvent, b: &AuditEvent| (b.at, b.id).cmp(&(a.at, a.id));
-        // Batches newest first, until none left could hold one of the `limit` newest: every
-        // event of a batch is at or before its `last_at`.
-        let mut offset = 0;
-        'pages: loop {
-            let page = login_event_batch::Entity::find()
-                .filter(login_event_batch::Column::Realm.eq(realm))
-                .order_by_desc(login_event_batch::Column::LastAt)
-                .order_by_desc(login_event_batch::Column::Id)
-                .offset(offset)
-                .limit(BATCHES_PER_READ)
-                .all(&self.db)
-                .await?;
-            let last_page = (page.len() as u64) < BATCHES_PER_READ;
-            offset += BATCHES_PER_READ;
-            for batch in page {
-                if events.len() >= limit && events[limit - 1].at > batch.last_at {
-                    break 'pages;
-                }
-                events.extend(events_of(batch)?);
-                events.sort_unstable_by(newest_first);
-                events.truncate(limit);
-            }
-            if last_page {
-                break;
-            }
-        }
-        // The rows came in this order, and each batch merged is sorted in.
-        Ok(events)
+            .collect()
     }
 }
 
@@ -255,6 +185,8 @@ fn event_of_row(m: audit_event::Model) -> Result<AuditEvent, StoreError> {
         success: m.success,
         result: m.result,
         attempts,
+        client: m.client,
+        ip: m.ip,
     })
 }
 
@@ -272,6 +204,8 @@ fn event_rows(records: &[&LoginRecord], backend: DbBackend) -> Result<Vec<Statem
             success: Set(record.success),
             result: Set(record.result.clone()),
             attempts: Set(to_json(&record.attempts)?),
+            client: Set(record.origin.client.clone()),
+            ip: Set(record.origin.ip.clone()),
         });
     }
     let mut statements = Vec::with_capacity(events.len().div_ceil(ROWS_PER_STATEMENT) + 2);
@@ -283,22 +217,13 @@ fn event_rows(records: &[&LoginRecord], backend: DbBackend) -> Result<Vec<Statem
     Ok(statements)
 }
 
-/// The upsert that says the spool `name` is applied up to `applied` records.
-pub(crate) fn spool_progress(
-    name: &str,
-    applied: u64,
-) -> Result<sea_orm::Insert<login_spool::ActiveModel>, StoreError> {
-    let applied = i64::try_from(applied)
-        .map_err(|_| StoreError::Db(format!("login spool `{name}`: {applied} records")))?;
-    Ok(login_spool::Entity::insert(login_spool::ActiveModel {
-        name: Set(name.to_owned()),
-        applied: Set(applied),
-    })
-    .on_conflict(
-        OnConflict::column(login_spool::Column::Name)
-            .update_column(login_spool::Column::Applied)
-            .to_owned(),
-    ))
+/// The audit kind of a login.
+pub(crate) fn kind_of(record: &LoginRecord) -> &'static str {
+    if record.redirect {
+        AuditEvent::REDIRECT_LOGIN
+    } else {
+        AuditEvent::PASSWORD_LOGIN
+    }
 }
 
 #[cfg(all(test, feature = "testing"))]
@@ -333,10 +258,11 @@ mod tests {
                     attempts: vec![],
                     at: Utc::now(),
                     redirect: false,
+                    origin: Default::default(),
                 })
                 .collect();
             let refs: Vec<&LoginRecord> = records.iter().collect();
-            store.write_login_records(&refs, None).await.unwrap();
+            store.write_login_records(&refs).await.unwrap();
             assert_eq!(
                 store
                     .recent_audit_events("main", 10_000)

@@ -8,13 +8,8 @@ mod accounts;
 mod audit;
 pub mod entities;
 mod error;
-mod login_applier;
-mod login_batch;
-mod login_cache;
 mod login_counts;
 mod login_log;
-mod login_spool;
-mod login_spool_apply;
 pub mod migration;
 mod replay;
 mod repository;
@@ -26,10 +21,10 @@ mod url;
 pub mod testing;
 
 pub use error::StoreError;
-pub use login_cache::TTL as LOGIN_CACHE_TTL;
+pub use login_log::LoginLogStats;
 pub use migration::Migrator;
 pub use store::Store;
-pub use types::{AuditEvent, LoginStats, NewAccount};
+pub use types::{AuditEvent, AuditQuery, LoginStats, NewAccount};
 pub use url::{SCHEMA_PARAM, redact as redact_url};
 
 mod oidc;

@@ -119,6 +119,7 @@ mod tests {
             attempts: vec![],
             at,
             redirect: false,
+            origin: Default::default(),
         }
     }
 

@@ -1,130 +1,128 @@
-//! The login log: every login's audit event and statistics, stored before its answer goes out.
-//!
-//! - **SQLite file**: the record is appended to the store's login spool and the login answered;
-//!   the spool is applied to the audit trail shortly after (`login_applier`). Reads of the trail
-//!   or the counters through this store first wait for that ([`LoginLog::settle`]), so a caller
-//!   always sees its own logins.
-//! - **PostgreSQL, in-memory SQLite**: group commit. Logins queue their record; one writer task
-//!   takes everything queued, commits it in one transaction, and then answers each login. Under
-//!   light load a batch is a single record, so nothing waits for a timer.
+//! The login log: every login's audit event and statistics, committed before its answer goes out,
+//! on every backend the same way — group commit. Logins queue their record; one writer task takes
+//! everything queued, commits it in one transaction (`audit_event` rows and one summed statistics
+//! upsert), and then answers each login. Under light load a batch is a single record, so nothing
+//! waits for a timer; under load, the logins that arrived during one commit share the next.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use gatehouse_core::LoginRecord;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::StoreError;
-use crate::login_applier::SpooledLog;
-use crate::login_spool::SpoolDir;
 use crate::store::Store;
 
 /// The most records one group commit takes.
 const MAX_BATCH: usize = 512;
-/// How long a read waits for the log before it reads what is there.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub(crate) enum Entry {
-    Record(LoginRecord, oneshot::Sender<Result<(), String>>),
-    /// Answered once every record queued before it is in the store.
-    Settle(oneshot::Sender<()>),
+type Reply = oneshot::Sender<Result<(), String>>;
+
+/// How much the writer has done since the store was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoginLogStats {
+    /// Login records committed.
+    pub records: u64,
+    /// Transactions that committed them (a batch, or a record written alone after its batch
+    /// failed).
+    pub transactions: u64,
 }
 
-pub(crate) enum LoginLog {
-    GroupCommit(mpsc::UnboundedSender<Entry>),
-    Spooled(SpooledLog),
+#[derive(Default)]
+struct Counters {
+    records: AtomicU64,
+    transactions: AtomicU64,
+}
+
+pub(crate) struct LoginLog {
+    queue: mpsc::UnboundedSender<(LoginRecord, Reply)>,
+    counters: Arc<Counters>,
 }
 
 impl LoginLog {
-    /// Start the log on the current runtime: spooled when `spool` is given, else group-committed.
-    /// `writer` must not have a log of its own (it writes directly). Its tasks end when the last
-    /// store handle is dropped (the applier after applying what the spool holds).
-    pub(crate) fn start(writer: Store, spool: Option<SpoolDir>) -> Arc<Self> {
-        Arc::new(match spool {
-            Some(dir) => Self::Spooled(SpooledLog::start(writer, dir)),
-            None => {
-                let (queue, entries) = mpsc::unbounded_channel();
-                tokio::spawn(write_batches(writer, entries));
-                Self::GroupCommit(queue)
-            }
-        })
+    /// Starts the writer on the current runtime. `writer` must not have a log of its own (it
+    /// writes directly). The task ends when the last store handle is dropped.
+    pub(crate) fn start(writer: Store) -> Arc<Self> {
+        let (queue, entries) = mpsc::unbounded_channel();
+        let counters = Arc::new(Counters::default());
+        tokio::spawn(write_batches(writer, entries, counters.clone()));
+        Arc::new(Self { queue, counters })
     }
 
-    /// `None` when the group-commit writer is gone (its runtime ended): the caller writes the
-    /// record itself.
+    /// `None` when the writer is gone (its runtime ended): the caller writes the record itself.
     pub(crate) async fn append(&self, record: &LoginRecord) -> Option<Result<(), StoreError>> {
-        let queue = match self {
-            Self::Spooled(log) => return Some(log.append(record)),
-            Self::GroupCommit(queue) => queue,
-        };
         let (reply, answer) = oneshot::channel();
-        queue.send(Entry::Record(record.clone(), reply)).ok()?;
+        self.queue.send((record.clone(), reply)).ok()?;
         Some(match answer.await {
             Ok(result) => result.map_err(StoreError::Db),
             Err(_) => Err(StoreError::Db("the login log writer stopped".into())),
         })
     }
 
-    /// Waits (at most [`SETTLE_TIMEOUT`]) until every login answered so far is in the audit
-    /// trail and the counters.
-    pub(crate) async fn settle(&self) {
-        let settled = match self {
-            Self::Spooled(log) => log.settle(),
-            Self::GroupCommit(queue) => {
-                let (reply, settled) = oneshot::channel();
-                queue.send(Entry::Settle(reply)).ok().map(|()| settled)
-            }
-        };
-        let Some(settled) = settled else {
-            return;
-        };
-        if tokio::time::timeout(SETTLE_TIMEOUT, settled).await.is_err() {
-            tracing::warn!(
-                "the login log is more than {} s behind; reading what is stored",
-                SETTLE_TIMEOUT.as_secs()
-            );
+    pub(crate) fn stats(&self) -> LoginLogStats {
+        LoginLogStats {
+            records: self.counters.records.load(Ordering::Relaxed),
+            transactions: self.counters.transactions.load(Ordering::Relaxed),
         }
     }
 }
 
-async fn write_batches(writer: Store, mut entries: mpsc::UnboundedReceiver<Entry>) {
+async fn write_batches(
+    writer: Store,
+    mut entries: mpsc::UnboundedReceiver<(LoginRecord, Reply)>,
+    counters: Arc<Counters>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while entries.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (records, settles) = split(&mut batch);
-        let refs: Vec<&LoginRecord> = records.iter().map(|(r, _)| r).collect();
-        let written = refs.is_empty() || writer.write_login_records(&refs, None).await.is_ok();
-        if written {
-            for (_, reply) in records {
-                let _ = reply.send(Ok(()));
+        let refs: Vec<&LoginRecord> = batch.iter().map(|(r, _)| r).collect();
+        let written = writer.write_login_records(&refs).await;
+        drop(refs);
+        let committed = |n: usize| {
+            counters.records.fetch_add(n as u64, Ordering::Relaxed);
+            counters.transactions.fetch_add(1, Ordering::Relaxed);
+        };
+        match written {
+            Ok(()) => {
+                committed(batch.len());
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Ok(()));
+                }
             }
-        } else {
-            // One bad record (say, its account was deleted meanwhile) must not fail the logins
-            // batched with it: write them one by one, each getting its own answer.
-            for (record, reply) in records {
-                let result = writer
-                    .write_login_records(&[&record], None)
-                    .await
-                    .map_err(|e| e.to_string());
-                let _ = reply.send(result);
+            Err(e) => {
+                tracing::warn!(error = %e, records = batch.len(), "a login log batch failed; writing its records one by one");
+                // One bad record (its account deleted meanwhile, say) must not fail the logins
+                // batched with it: each is written alone and gets its own answer.
+                for (record, reply) in batch.drain(..) {
+                    let result = writer.write_login_alone(&record).await;
+                    if result.is_ok() {
+                        committed(1);
+                    }
+                    let _ = reply.send(result.map_err(|e| e.to_string()));
+                }
             }
-        }
-        // Every record queued before them is written.
-        for settle in settles {
-            let _ = settle.send(());
         }
     }
 }
 
-type Reply = oneshot::Sender<Result<(), String>>;
+impl Store {
+    /// What the login log writer has committed since this store was opened.
+    pub fn login_log_stats(&self) -> LoginLogStats {
+        self.login_log
+            .as_ref()
+            .map(|log| log.stats())
+            .unwrap_or_default()
+    }
 
-fn split(batch: &mut Vec<Entry>) -> (Vec<(LoginRecord, Reply)>, Vec<oneshot::Sender<()>>) {
-    let mut records = Vec::with_capacity(batch.len());
-    let mut settles = Vec::new();
-    for entry in batch.drain(..) {
-        match entry {
-            Entry::Record(record, reply) => records.push((record, reply)),
-            Entry::Settle(reply) => settles.push(reply),
+    /// One record in a transaction of its own: with its statistics; failing that (its account is
+    /// gone), the audit event alone, which the trail keeps whatever became of the account.
+    pub(crate) async fn write_login_alone(&self, record: &LoginRecord) -> Result<(), StoreError> {
+        match self.write_login_records(&[record]).await {
+            Ok(()) => Ok(()),
+            Err(e) if record.account_id.is_some() => {
+                tracing::debug!(error = %e, "login statistics not written; keeping the event");
+                self.write_login_events(&[record]).await
+            }
+            Err(e) => Err(e),
         }
     }
-    (records, settles)
 }

@@ -1,7 +1,5 @@
 //! What the login resolver needs (`gatehouse_core::AccountRepository`).
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use gatehouse_core::{
     Account, AccountId, AccountRepository, AccountWithLinks, LoginRecord, NewLink, Profile,
@@ -13,45 +11,24 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use uuid::Uuid;
 
 use crate::accounts::{
-    account_from_model, cached, directory_roles, email_key, insert_account, link_from_model,
+    account_from_model, directory_roles, email_key, insert_account, joined, link_from_model,
     new_account_row, not_found, to_json, with_links_joined,
 };
 use crate::entities::{account, link};
 use crate::error::StoreError;
-use crate::login_cache::Cached;
 use crate::store::{Store, now};
 use crate::types::NewAccount;
 
 impl Store {
-    /// The account a login names, with its links: the cached copy when it is fresh (see
-    /// `login_cache`), else one query.
-    async fn lookup_for_login(
-        &self,
-        realm: &str,
-        login_key: &str,
-        by_email: bool,
-    ) -> Result<Option<AccountWithLinks>, StoreError> {
-        let cache = &self.login_cache;
-        let generation = cache.generation();
-        if let Some(hit) = cache.get(realm, login_key, by_email) {
-            return Ok(Some(hit.found.clone()));
-        }
-        // Boxed: the query's state machine is kilobytes, and inline it would be allocated and
-        // copied with the future of every lookup, the cache's hits included.
-        let Some(cached) = Box::pin(self.read_for_login(realm, login_key, by_email)).await? else {
-            return Ok(None);
-        };
-        let found = cached.found.clone();
-        cache.insert(generation, realm, login_key, by_email, Arc::new(cached));
-        Ok(Some(found))
-    }
-
+    /// The account a login names, with its links, as stored now: never a copy, so that an
+    /// administrator's disable, lock or supersession holds from the very next login on every
+    /// instance.
     async fn read_for_login(
         &self,
         realm: &str,
         login_key: &str,
         by_email: bool,
-    ) -> Result<Option<Cached>, StoreError> {
+    ) -> Result<Option<AccountWithLinks>, StoreError> {
         let by_username = account::Entity::find()
             .filter(account::Column::Realm.eq(realm))
             .filter(account::Column::UsernameKey.eq(login_key));
@@ -82,7 +59,7 @@ impl Store {
             .order_by_asc(link::Column::Id)
             .all(&self.db)
             .await?;
-        cached(m, links)
+        joined(m, links)
     }
 
     async fn provision_account(
@@ -119,7 +96,6 @@ impl Store {
         .exec_with_returning(&txn)
         .await?;
         txn.commit().await?;
-        self.login_cache.invalidate();
         Ok(AccountWithLinks {
             account: account_from_model(account)?,
             links: vec![link_from_model(link)],
@@ -133,7 +109,6 @@ impl Store {
             .filter(link::Column::Id.eq(TextUuid(link_id)))
             .exec(&self.db)
             .await?;
-        self.login_cache.invalidate();
         if done.rows_affected == 0 {
             return Err(StoreError::NotFound(format!("link {link_id}")));
         }
@@ -142,22 +117,9 @@ impl Store {
 
     /// A provider's profile overwrites what it carries: email and name when present; groups and
     /// granted roles always, since an empty list from a directory means the user left every
-    /// group. Administrator-assigned roles are another column and stay.
+    /// group. Administrator-assigned roles are another column and stay. Most logins bring the
+    /// profile the account already has: they read the account and write nothing.
     async fn store_profile(&self, id: AccountId, profile: &Profile) -> Result<Account, StoreError> {
-        // Most logins bring the profile the account already has: the copy the login's lookup
-        // just made answers them without a read, and without taking the (single, on SQLite)
-        // write lock.
-        if let Some(cached) = self.login_cache.account(id)
-            && unchanged(&cached.found.account, &cached.directory_roles, profile)
-        {
-            return Ok(cached.found.account.clone());
-        }
-        // Boxed, as the lookup's query is.
-        Box::pin(self.write_profile(id, profile)).await
-    }
-
-    /// [`Store::store_profile`] without the cached copy: read the account, write what changed.
-    async fn write_profile(&self, id: AccountId, profile: &Profile) -> Result<Account, StoreError> {
         let current = account::Entity::find_by_id(TextUuid(id.0))
             .one(&self.db)
             .await?
@@ -190,7 +152,6 @@ impl Store {
             .filter(account::Column::Id.eq(TextUuid(id.0)))
             .exec_with_returning(&self.db)
             .await;
-        self.login_cache.invalidate();
         match updated?.into_iter().next() {
             Some(m) => account_from_model(m),
             None => Err(not_found(id)),
@@ -220,7 +181,7 @@ impl AccountRepository for Store {
         login_key: &str,
         by_email: bool,
     ) -> Result<Option<AccountWithLinks>, RepoError> {
-        Ok(self.lookup_for_login(realm, login_key, by_email).await?)
+        Ok(Box::pin(self.read_for_login(realm, login_key, by_email)).await?)
     }
 
     async fn provision(
@@ -255,6 +216,6 @@ impl AccountRepository for Store {
             return Ok(written?);
         }
         // Boxed: only a store without a login log writes here.
-        Ok(Box::pin(self.write_login_records(&[record], None)).await?)
+        Ok(Box::pin(self.write_login_alone(record)).await?)
     }
 }

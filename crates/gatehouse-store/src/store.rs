@@ -1,12 +1,11 @@
 //! The connection: opening, migrating, health.
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
@@ -14,9 +13,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 use crate::error::StoreError;
-use crate::login_cache::LoginCache;
 use crate::login_log::LoginLog;
-use crate::login_spool::SpoolDir;
 use crate::migration::Migrator;
 use crate::url::{Backend, Target, validate_schema};
 
@@ -34,14 +31,6 @@ pub struct Store {
     backend: Backend,
     /// Batches login records into shared transactions; `None` on the writer's own handle.
     pub(crate) login_log: Option<Arc<LoginLog>>,
-    /// The accounts logins looked up in the last second (`login_cache`).
-    pub(crate) login_cache: Arc<LoginCache>,
-    /// `db` is one SQLite connection that only this handle uses (the login log's writer): a
-    /// statement that fails part-way can be followed by a ROLLBACK on that very connection
-    /// before anything else runs on it.
-    pub(crate) sole_sqlite_connection: bool,
-    /// Where an SQLite file's login spools live; `None` on PostgreSQL and in memory.
-    pub(crate) login_spool: Option<SpoolDir>,
 }
 
 // Hand-written: the pool's own Debug may include connect options.
@@ -110,41 +99,15 @@ impl Store {
                 .await
                 .map_err(fail)?;
         }
-        // SQLite has one writer at a time anyway: the login log writes through a connection of
-        // its own, so a batch is one round trip to it (`write_login_records`) and a failed one
-        // can be rolled back on the very connection it left in a transaction.
-        let sole_sqlite_connection = target.backend == Backend::Sqlite && !memory;
-        let writer_db = if sole_sqlite_connection {
-            Database::connect(connect_options(&target, 1))
-                .await
-                .map_err(fail)?
-        } else {
-            db.clone()
-        };
-        // Logins of an SQLite file are spooled beside it (`login_spool`).
-        let login_spool = if sole_sqlite_connection {
-            let options = SqliteConnectOptions::from_str(&target.driver_url)
-                .map_err(|e| fail(DbErr::Custom(e.to_string())))?;
-            Some(SpoolDir::for_database(options.get_filename()))
-        } else {
-            None
-        };
-        let login_cache = Arc::new(LoginCache::new());
         let writer = Store {
-            db: writer_db,
+            db: db.clone(),
             backend: target.backend,
             login_log: None,
-            login_cache: login_cache.clone(),
-            sole_sqlite_connection,
-            login_spool: login_spool.clone(),
         };
         Ok(Store {
             db,
             backend: target.backend,
-            login_log: Some(LoginLog::start(writer, login_spool.clone())),
-            login_cache,
-            sole_sqlite_connection: false,
-            login_spool,
+            login_log: Some(LoginLog::start(writer)),
         })
     }
 
@@ -164,11 +127,7 @@ impl Store {
             .map_err(fail)?;
         }
         Migrator::up(&txn, None).await.map_err(fail)?;
-        txn.commit().await.map_err(fail)?;
-        // Logins a process answered before it died are in its spool, not yet in the trail.
-        self.recover_login_spools()
-            .await
-            .map_err(|e| StoreError::Migration(format!("replaying login spools: {e}")))
+        txn.commit().await.map_err(fail)
     }
 
     /// Readiness: the database answers.
@@ -191,7 +150,6 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(self) -> Result<(), StoreError> {
-        self.settle_login_log().await;
         self.db.close().await.map_err(StoreError::from)
     }
 
@@ -243,17 +201,6 @@ fn connect_options(target: &Target, max_connections: u32) -> ConnectOptions {
 
 /// Timestamps are kept to the microsecond, PostgreSQL's precision, so both backends give back
 /// exactly what was stored and SQLite's text timestamps sort in time order.
-#[cfg(test)]
-impl Store {
-    /// This store's connections without its login log: what a log writes through.
-    pub(crate) fn without_log(&self) -> Store {
-        Store {
-            login_log: None,
-            ..self.clone()
-        }
-    }
-}
-
 pub(crate) fn stamp(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(6)
 }

@@ -42,6 +42,39 @@ pub struct AuditEvent {
     pub result: String,
     /// Every provider tried, in order.
     pub attempts: Vec<Attempt>,
+    /// The OAuth client id the login was for, when known.
+    pub client: Option<String>,
+    /// The peer's IP address, when known.
+    pub ip: Option<String>,
+}
+
+/// Which audit events to read ([`crate::Store::audit_events`]): those of `realm` matching every
+/// filter given, newest first, at most `limit`.
+#[derive(Debug, Clone)]
+pub struct AuditQuery {
+    pub realm: String,
+    /// The login as recorded (normalised), exactly.
+    pub login: Option<String>,
+    pub account_id: Option<AccountId>,
+    /// At or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// The result code, exactly (`success`, `invalid_credentials`, …).
+    pub result: Option<String>,
+    pub limit: u64,
+}
+
+impl AuditQuery {
+    /// Every event of `realm`, up to `limit`.
+    pub fn realm(realm: &str, limit: u64) -> Self {
+        Self {
+            realm: realm.to_owned(),
+            login: None,
+            account_id: None,
+            since: None,
+            result: None,
+            limit,
+        }
+    }
 }
 
 impl AuditEvent {

@@ -1,6 +1,7 @@
 mod account_view;
 mod accounts;
 mod admin;
+mod audit;
 mod keys;
 mod login;
 mod service;
@@ -30,11 +31,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Login { realm, login } => {
             let gatehouse = open(&cli.config, QUIET).await?;
-            let result = login::login(&gatehouse, &realm.realm, &login).await;
-            // The login's audit event reaches the store before the process ends.
-            gatehouse.store.settle_login_log().await;
-            result
+            // The login's audit event is committed before the login is answered.
+            login::login(&gatehouse, &realm.realm, &login).await
         }
+        Command::Audit(args) => audit::run(&open(&cli.config, QUIET).await?, args).await,
     }
 }
 

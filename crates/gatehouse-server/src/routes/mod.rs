@@ -4,6 +4,7 @@ mod health;
 mod json_error;
 mod oidc;
 mod password_login;
+mod peer;
 
 use std::sync::Arc;
 

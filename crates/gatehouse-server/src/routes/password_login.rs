@@ -7,7 +7,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::{Account, AccountId, LoginDecision, Refusal, Secret};
+use gatehouse_core::{Account, AccountId, LoginDecision, LoginOrigin, Refusal, Secret};
 use serde::{Deserialize, Serialize};
 
 use super::JsonError;
@@ -54,6 +54,7 @@ impl<'a> AccountView<'a> {
 pub async fn password_login(
     State(gatehouse): State<Arc<Gatehouse>>,
     Path(realm): Path<String>,
+    peer: super::peer::Peer,
     body: Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Response, JsonError> {
     let Ok(realm) = gatehouse.realm(&realm) else {
@@ -75,7 +76,14 @@ pub async fn password_login(
     })?;
     let result = realm
         .resolver
-        .resolve(&request.login, &request.password)
+        .resolve_from(
+            &request.login,
+            &request.password,
+            &LoginOrigin {
+                client: None,
+                ip: super::peer::ip(&peer),
+            },
+        )
         .await
         .map_err(JsonError::internal)?;
     match (&result.decision, &result.account) {

@@ -16,11 +16,15 @@ pub struct Model {
     /// null into a type error).
     pub account_id: Option<String>,
     pub success: bool,
-    /// `success`, or the refusal code.
+    /// `success`, or the refusal code (`invalid_credentials`, `csrf`, `replayed`, …).
     pub result: String,
-    /// JSON array of `gatehouse_core::Attempt`.
+    /// JSON array of `gatehouse_core::Attempt`: each provider tried, its outcome and duration.
     #[sea_orm(column_type = "Text")]
     pub attempts: String,
+    /// The OAuth client id the login was for, when known.
+    pub client: Option<String>,
+    /// The peer's IP address, when known.
+    pub ip: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,8 +12,6 @@ pub mod audit_event;
 pub mod authorization_code;
 pub mod browser_session;
 pub mod link;
-pub mod login_event_batch;
-pub mod login_spool;
 pub mod login_stat;
 pub mod login_transaction;
 pub mod refresh_token;

@@ -52,5 +52,6 @@ pub fn login(account_id: Option<AccountId>, success: bool, attempts: Vec<Attempt
         attempts,
         at: Utc::now(),
         redirect: false,
+        origin: Default::default(),
     }
 }

@@ -17,7 +17,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{Duration, Utc};
 use gatehouse_core::{
-    AccountRepository, Attempt, AttemptOutcome, CallbackError, LoginRecord, RedirectProvider,
+    AccountRepository, Attempt, AttemptOutcome, CallbackError, LoginOrigin, LoginRecord,
+    RedirectProvider,
 };
 use gatehouse_oidc::AuthorizeRequest;
 use gatehouse_oidc::crypto::{ct_eq, token_hash};
@@ -30,10 +31,17 @@ use super::http::{
 };
 use super::login;
 use crate::app::{Gatehouse, RealmRuntime};
+use crate::routes::peer::{self, Peer};
 
 const EXPIRED: &str =
     "This login has expired or was already used. Return to the application and start again.";
 const FAILED: &str = "The login could not be completed. Return to the application and try again.";
+
+/// Audit result codes of refused callbacks.
+const CSRF: &str = "csrf";
+const EXPIRED_CODE: &str = "expired";
+const NO_STATE: &str = "no_state";
+const UPSTREAM_REFUSED: &str = "upstream_refused";
 
 /// The field [`callback_post`] adds when it re-sends a cross-site POST from this site, so it
 /// bounces once at most.
@@ -177,6 +185,7 @@ pub async fn callback_get(
     Path((realm, provider)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
+    peer: Peer,
 ) -> Response {
     callback(
         &g,
@@ -184,6 +193,7 @@ pub async fn callback_get(
         &provider,
         query_pairs(query.as_deref()),
         &headers,
+        peer::ip(&peer),
     )
     .await
 }
@@ -199,6 +209,7 @@ pub async fn callback_post(
     State(g): State<Arc<Gatehouse>>,
     Path((realm, provider)): Path<(String, String)>,
     headers: HeaderMap,
+    peer: Peer,
     body: Bytes,
 ) -> Response {
     let mut params = form_pairs(&body);
@@ -212,7 +223,7 @@ pub async fn callback_post(
         params.push((BOUNCED.to_owned(), "1".to_owned()));
         return auto_post_page(&g.pages, &callback_url(runtime, &provider), &params);
     }
-    callback(&g, &realm, &provider, params, &headers).await
+    callback(&g, &realm, &provider, params, &headers, peer::ip(&peer)).await
 }
 
 async fn callback(
@@ -221,14 +232,42 @@ async fn callback(
     provider: &str,
     params: Vec<(String, String)>,
     headers: &HeaderMap,
+    ip: Option<String>,
 ) -> Response {
     let Ok(runtime) = g.realm(realm) else {
         return error_page(&g.pages, StatusCode::NOT_FOUND, "No such realm.", None);
     };
-    let expired = || error_page(&g.pages, StatusCode::BAD_REQUEST, EXPIRED, None);
+    let began = Instant::now();
+    // Refused before the upstream's answer is looked at: a re-POSTed or stale callback (its
+    // login finished, expired or never existed), or one from another browser than the one that
+    // started the login (login CSRF). Each is an audit event and a log line all the same.
+    let refuse = |code: &'static str, login: Option<String>, client: Option<String>| {
+        let ip = ip.clone();
+        async move {
+            tracing::warn!(
+                realm,
+                provider,
+                result = code,
+                "redirect login callback refused"
+            );
+            let attempt = Attempt {
+                provider: provider.to_owned(),
+                outcome: AttemptOutcome::Rejected,
+                duration: began.elapsed(),
+            };
+            let origin = LoginOrigin { client, ip };
+            let login = login.unwrap_or_default();
+            record(g, realm, &login, None, false, code, attempt, origin).await;
+            if code == CSRF {
+                error_page(&g.pages, StatusCode::FORBIDDEN, EXPIRED, Some(CSRF))
+            } else {
+                error_page(&g.pages, StatusCode::BAD_REQUEST, EXPIRED, None)
+            }
+        }
+    };
     // OAuth 2.0 `state`, or the SAML RelayState that the connector chose as its state.
     let Some(state) = get(&params, "state").or_else(|| get(&params, "RelayState")) else {
-        return expired();
+        return refuse(NO_STATE, None, None).await;
     };
     let pending_row = match g
         .store
@@ -236,44 +275,56 @@ async fn callback(
         .await
     {
         Ok(Some(row)) => row,
-        Ok(None) => return expired(),
+        Ok(None) => return refuse(EXPIRED_CODE, None, None).await,
         Err(e) => return internal_page(&g.pages, e),
     };
+    let broker = serde_json::from_value::<PendingLogin>(pending_row.request.clone())
+        .ok()
+        .map(|p| p.broker);
+    // What the login was for and as whom, as far as the login this callback belongs to says.
+    let original = match &broker {
+        Some(b) => match g
+            .store
+            .find_login_transaction(realm, &b.tx_hash, Utc::now())
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => return internal_page(&g.pages, e),
+        },
+        None => None,
+    };
+    let request = original
+        .as_ref()
+        .and_then(|o| serde_json::from_value::<AuthorizeRequest>(o.request.clone()).ok());
+    let known_login = original.as_ref().and_then(|o| o.username.clone());
+    let client = request.as_ref().map(|r| r.client_id.clone());
     // Only the browser that started this login may finish it.
     let browser = cookie(headers, CSRF_COOKIE).map(|c| token_hash(&c));
     if browser.is_none_or(|b| !ct_eq(&b, &pending_row.csrf_hash)) {
-        return error_page(&g.pages, StatusCode::FORBIDDEN, EXPIRED, Some("csrf"));
+        return refuse(CSRF, known_login, client).await;
     }
-    let Ok(PendingLogin { broker }) = serde_json::from_value(pending_row.request.clone()) else {
-        return expired();
+    let Some(broker) = broker.filter(|b| b.provider == provider) else {
+        return refuse(EXPIRED_CODE, known_login, client).await;
     };
-    if broker.provider != provider {
-        return expired();
-    }
     // Single use: of two callbacks carrying the same state, only the one that deletes it goes on.
     match g.store.delete_login_transaction(&pending_row.id_hash).await {
         Ok(true) => {}
-        Ok(false) => return expired(),
+        Ok(false) => return refuse(EXPIRED_CODE, known_login, client).await,
         Err(e) => return internal_page(&g.pages, e),
     }
-    let original = match g
-        .store
-        .find_login_transaction(realm, &broker.tx_hash, Utc::now())
-        .await
-    {
-        Ok(Some(found)) => found,
-        Ok(None) => return expired(),
-        Err(e) => return internal_page(&g.pages, e),
-    };
-    let Ok(request) = serde_json::from_value::<AuthorizeRequest>(original.request.clone()) else {
-        return expired();
+    let (Some(original), Some(request)) = (original, request) else {
+        return refuse(EXPIRED_CODE, known_login, client).await;
     };
     let Some(upstream) = offered(runtime)
         .into_iter()
         .find(|(id, _)| *id == provider)
         .map(|(_, p)| p.clone())
     else {
-        return expired();
+        return refuse(EXPIRED_CODE, known_login, client).await;
+    };
+    let origin = LoginOrigin {
+        client: Some(request.client_id.clone()),
+        ip,
     };
     let began = Instant::now();
     let identity = upstream
@@ -298,15 +349,17 @@ async fn callback(
             // Issuer, Status): bounded and on one line before it reaches a log or the audit table.
             let why = one_line(&e.to_string(), 300);
             tracing::info!(realm, provider, error = %why, "redirect login refused");
-            // The audit record names the check that failed; the user sees one generic page.
+            // The audit event carries a result code; which check failed is in the log line
+            // above (and, for an unreachable upstream, in the attempt's outcome).
             record(
                 g,
                 realm,
-                provider,
+                known_login.as_deref().unwrap_or_default(),
                 None,
                 false,
-                &format!("upstream_refused: {why}"),
+                UPSTREAM_REFUSED,
                 attempt(outcome),
+                origin,
             )
             .await;
             return error_page(&g.pages, status, FAILED, None);
@@ -332,6 +385,7 @@ async fn callback(
                     false,
                     "replayed",
                     attempt(AttemptOutcome::Rejected),
+                    origin,
                 )
                 .await;
                 return error_page(&g.pages, StatusCode::BAD_REQUEST, FAILED, None);
@@ -349,6 +403,7 @@ async fn callback(
                 true,
                 "success",
                 attempt(AttemptOutcome::Verified),
+                origin,
             )
             .await;
             login::complete(
@@ -378,6 +433,7 @@ async fn callback(
                 false,
                 refused.code(),
                 attempt(AttemptOutcome::Verified),
+                origin,
             )
             .await;
             error_page(
@@ -390,7 +446,10 @@ async fn callback(
     }
 }
 
-/// The audit event of a redirect login, in the same record as password logins.
+/// The audit event of a redirect login, in the same record as password logins: `login` is the
+/// login as known (the identifier typed, the upstream's username or subject; empty when the
+/// callback could not be tied to a login), the provider is in the attempt.
+#[allow(clippy::too_many_arguments)]
 async fn record(
     g: &Gatehouse,
     realm: &str,
@@ -399,6 +458,7 @@ async fn record(
     success: bool,
     result: &str,
     attempt: Attempt,
+    origin: LoginOrigin,
 ) {
     let record = LoginRecord {
         realm: realm.to_owned(),
@@ -409,6 +469,7 @@ async fn record(
         attempts: vec![attempt],
         at: Utc::now(),
         redirect: true,
+        origin,
     };
     if let Err(e) = g.store.record_login(&record).await {
         tracing::error!(realm, error = %e, "could not record a redirect login");

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use gatehouse_core::{LoginDecision, Refusal, Secret};
+use gatehouse_core::{LoginDecision, LoginOrigin, Refusal, Secret};
 use gatehouse_oidc::{AuthorizeRequest, OidcProvider, UpstreamLogin};
 use gatehouse_store::LoginTransaction;
 
@@ -55,6 +55,7 @@ pub async fn submit(
     State(g): State<Arc<Gatehouse>>,
     Path(realm): Path<String>,
     headers: HeaderMap,
+    peer: crate::routes::peer::Peer,
     body: Bytes,
 ) -> Response {
     let Ok(runtime) = g.realm(&realm) else {
@@ -107,7 +108,14 @@ pub async fn submit(
     };
     let result = match runtime
         .resolver
-        .resolve(&username, &Secret::new(password))
+        .resolve_from(
+            &username,
+            &Secret::new(password),
+            &LoginOrigin {
+                client: Some(request.client_id.clone()),
+                ip: crate::routes::peer::ip(&peer),
+            },
+        )
         .await
     {
         Ok(r) => r,
