@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 
 use crate::account::Account;
 use crate::auth::mechanism::{Failure, Field, FieldKind, Input, MechanismRef};
-use crate::auth::state::{FlowContext, FlowId, PassedMechanism, StateId};
+use crate::auth::policy::Policy;
+use crate::auth::state::{FlowContext, FlowId, FlowState, PassedMechanism, StateId};
 use crate::auth::wire::{
     FlowErrorResponse, FlowRequest, FlowResponse, FormField, Status, WireChoice, WireField,
 };
@@ -60,6 +61,33 @@ pub enum Answer {
     Success(Box<Completed>),
     /// The flow is over (dead, expired, denied); a new one must be started.
     Failure(Failure),
+}
+
+impl Completed {
+    pub(crate) fn new(policy: &Policy, flow: FlowState, account: Account) -> Self {
+        let mut amr: Vec<String> = Vec::new();
+        for value in flow.passed.iter().flat_map(|p| &p.amr) {
+            if !amr.contains(value) {
+                amr.push(value.clone());
+            }
+        }
+        Self {
+            flow_id: flow.flow_id,
+            policy_id: policy.id.clone(),
+            acr: policy.acr.clone(),
+            max_age: policy.max_age,
+            account,
+            amr,
+            auth_time: flow
+                .passed
+                .iter()
+                .map(|p| p.at)
+                .max()
+                .unwrap_or(flow.started_at),
+            passed: flow.passed,
+            context: flow.context,
+        }
+    }
 }
 
 impl Answer {

@@ -512,30 +512,10 @@ impl Engine {
                     // A policy whose branches skipped every mechanism proves nobody.
                     return Ok(Answer::Failure(Failure::new("no_account", CANNOT_LOG_IN)));
                 };
-                let mut amr: Vec<String> = Vec::new();
-                for value in flow.passed.iter().flat_map(|p| &p.amr) {
-                    if !amr.contains(value) {
-                        amr.push(value.clone());
-                    }
-                }
-                let auth_time = flow
-                    .passed
-                    .iter()
-                    .map(|p| p.at)
-                    .max()
-                    .unwrap_or(flow.started_at);
                 tracing::info!(realm = %self.realm, flow = %flow.flow_id, policy = %policy.id, account = %account.id, "flow succeeded");
-                return Ok(Answer::Success(Box::new(Completed {
-                    flow_id: flow.flow_id,
-                    policy_id: policy.id.clone(),
-                    acr: policy.acr.clone(),
-                    max_age: policy.max_age,
-                    account,
-                    amr,
-                    passed: flow.passed,
-                    auth_time,
-                    context: flow.context,
-                })));
+                return Ok(Answer::Success(Box::new(Completed::new(
+                    policy, flow, account,
+                ))));
             }
             Progress::Dead(failure) => {
                 if stored {

@@ -2,6 +2,7 @@
 
 mod conditions;
 mod engine_basic;
+mod engine_branches;
 mod engine_limits;
 mod mechanisms;
 mod spec;
