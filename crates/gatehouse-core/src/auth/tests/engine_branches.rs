@@ -236,3 +236,67 @@ async fn a_policy_whose_branches_skip_every_mechanism_proves_nobody() {
     let answer = s.engine.start("p", start, Utc::now()).await.unwrap();
     assert_eq!(failure_code(&answer), "no_account");
 }
+
+/// docs/authentication-policies.md, the worked example: the second factor is whichever
+/// mechanism the first step did not use.
+#[tokio::test]
+async fn the_documented_example_asks_admins_for_the_other_mechanism() {
+    let alice = account("alice", &["staff"]);
+    let bob = account("bob", &["admins"]);
+    let s = engine(
+        vec![policy(
+            "staff",
+            json!([
+                { "choice": ["first", "otp"] },
+                { "when": { "any": [{ "group": "admins" }, { "requested_acr": "mfa" }] }, "else": "done" },
+                { "mechanism": "first" },
+                { "mechanism": "otp" },
+            ]),
+        )],
+        vec![
+            TestMechanism::new("first", "pwd", &[&alice, &bob]),
+            TestMechanism::new("otp", "fed", &[&alice, &bob]),
+        ],
+    );
+    let now = Utc::now();
+    let pick = |answer: &Answer, what: &str| (state(answer), Input::Choice(what.into()));
+
+    let a = s
+        .engine
+        .start("staff", FlowStart::default(), now)
+        .await
+        .unwrap();
+    let (id, input) = pick(&a, "first");
+    let b = s.engine.submit(&id, input, now).await.unwrap();
+    let done = success(
+        s.engine
+            .submit(&state(&b), fields_ok("alice"), now)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(done.amr, vec!["pwd"]);
+
+    let a = s
+        .engine
+        .start("staff", FlowStart::default(), now)
+        .await
+        .unwrap();
+    let (id, input) = pick(&a, "otp");
+    let b = s.engine.submit(&id, input, now).await.unwrap();
+    let c = s
+        .engine
+        .submit(&state(&b), fields_ok("bob"), now)
+        .await
+        .unwrap();
+    let Answer::Challenge { mechanism, .. } = &c else {
+        panic!("{c:?}")
+    };
+    assert_eq!(mechanism.to_string(), "first");
+    let done = success(
+        s.engine
+            .submit(&state(&c), fields(&[("code", "ok")]), now)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(done.amr, vec!["fed", "pwd"]);
+}
