@@ -1,5 +1,6 @@
 use thiserror::Error;
 
+use crate::auth::FlowRefusal;
 use crate::repository::RepoError;
 
 /// Errors of the domain layer. Refusals of a login are not errors: they are a [`crate::LoginDecision`].
@@ -9,4 +10,7 @@ pub enum CoreError {
     Store(#[from] RepoError),
     #[error("realm `{realm}`: {problem}")]
     Realm { realm: String, problem: String },
+    /// A flow request refused before anything advanced (a stale state id, an oversized input).
+    #[error("flow: {0}")]
+    Flow(#[from] FlowRefusal),
 }

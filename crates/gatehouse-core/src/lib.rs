@@ -4,6 +4,7 @@
 //! Pure logic: storage and connectors are reached only through the traits defined here.
 
 pub mod account;
+pub mod auth;
 pub mod error;
 pub mod plan;
 pub mod provider;

@@ -8,6 +8,7 @@ mod accounts;
 mod audit;
 pub mod entities;
 mod error;
+mod flows;
 mod login_counts;
 mod login_log;
 pub mod migration;

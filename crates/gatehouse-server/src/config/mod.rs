@@ -3,6 +3,7 @@
 
 mod env_overlay;
 mod model;
+mod policies;
 mod validate;
 
 use std::fmt;
@@ -113,6 +114,8 @@ impl Config {
     }
 }
 
+#[cfg(test)]
+mod policy_tests;
 #[cfg(test)]
 mod redirect_tests;
 #[cfg(test)]

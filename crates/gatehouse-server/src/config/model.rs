@@ -7,6 +7,7 @@ use gatehouse_connector_ldap::LdapSettings;
 use gatehouse_connector_oauth2::Oauth2Settings;
 use gatehouse_connector_oidc::OidcSettings;
 use gatehouse_connector_saml::SamlSettings;
+use gatehouse_core::auth::{FlowLimits, PolicySpec};
 use gatehouse_core::{OnUnavailable, ProviderDescriptor, ProviderKind, RealmPolicy, SecretValue};
 use gatehouse_oidc::{ClientSettings, TokenSettings};
 use serde::{Deserialize, Deserializer, de};
@@ -135,6 +136,12 @@ pub struct RealmConfig {
     pub clients: Vec<ClientSettings>,
     #[serde(default)]
     pub tokens: TokenSettings,
+    /// `[[realms.R.policies]]`; none: the implicit `default` policy (docs/authentication-policies.md).
+    #[serde(default)]
+    pub policies: Vec<PolicySpec>,
+    /// `[realms.R.flows]`: the bounds of every authentication flow.
+    #[serde(default)]
+    pub flows: FlowLimits,
 }
 
 fn yes() -> bool {

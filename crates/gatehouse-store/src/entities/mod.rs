@@ -11,6 +11,7 @@ pub mod account;
 pub mod audit_event;
 pub mod authorization_code;
 pub mod browser_session;
+pub mod flow_state;
 pub mod link;
 pub mod login_stat;
 pub mod login_transaction;

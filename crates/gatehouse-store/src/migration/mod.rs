@@ -14,6 +14,7 @@ mod m20261202_000006_login_spool;
 mod m20261204_000007_login_event_batch;
 mod m20261207_000008_login_event_batch_zlib;
 mod m20261207_000009_audit_rows;
+mod m20261207_000010_flow_state;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000007_login_event_batch::Migration),
             Box::new(m20261207_000008_login_event_batch_zlib::Migration),
             Box::new(m20261207_000009_audit_rows::Migration),
+            Box::new(m20261207_000010_flow_state::Migration),
         ]
     }
 }
