@@ -10,3 +10,10 @@ pub enum CoreError {
     #[error("realm `{realm}`: {problem}")]
     Realm { realm: String, problem: String },
 }
+
+impl CoreError {
+    /// The store is away for now: answer "try again later", not "internal error".
+    pub fn is_store_unavailable(&self) -> bool {
+        matches!(self, CoreError::Store(e) if e.is_unavailable())
+    }
+}

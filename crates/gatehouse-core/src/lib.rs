@@ -23,7 +23,9 @@ pub use provider::{
 };
 pub use realm::{OnUnavailable, RealmPolicy};
 pub use redirect::{CallbackError, ExternalIdentity, RedirectProvider, RedirectStart, ReplayGuard};
-pub use repository::{AccountRepository, Attempt, AttemptOutcome, LoginRecord, NewLink, RepoError};
+pub use repository::{
+    AccountRepository, Attempt, AttemptOutcome, LoginRecord, NewLink, RepoError, RepoSource,
+};
 pub use resolver::{LoginDecision, LoginResult, Refusal, Resolver};
 pub use secret::Secret;
 pub use secret_value::SecretValue;

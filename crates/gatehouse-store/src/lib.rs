@@ -8,6 +8,7 @@ mod accounts;
 mod audit;
 pub mod entities;
 mod error;
+mod health;
 mod login_applier;
 mod login_batch;
 mod login_cache;
@@ -16,6 +17,7 @@ mod login_log;
 mod login_spool;
 mod login_spool_apply;
 pub mod migration;
+mod pool;
 mod replay;
 mod repository;
 mod store;
@@ -25,10 +27,12 @@ mod url;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use error::StoreError;
+pub use error::{ErrorKind, StoreError};
+pub use health::StoreAvailability;
 pub use login_cache::TTL as LOGIN_CACHE_TTL;
 pub use migration::Migrator;
-pub use store::Store;
+pub use pool::PoolSettings;
+pub use store::{READY_CHECK_LIMIT, Store};
 pub use types::{AuditEvent, LoginStats, NewAccount};
 pub use url::{SCHEMA_PARAM, redact as redact_url};
 

@@ -25,7 +25,7 @@ const MAX_BATCH: usize = 512;
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) enum Entry {
-    Record(LoginRecord, oneshot::Sender<Result<(), String>>),
+    Record(LoginRecord, oneshot::Sender<Result<(), StoreError>>),
     /// Answered once every record queued before it is in the store.
     Settle(oneshot::Sender<()>),
 }
@@ -60,7 +60,7 @@ impl LoginLog {
         let (reply, answer) = oneshot::channel();
         queue.send(Entry::Record(record.clone(), reply)).ok()?;
         Some(match answer.await {
-            Ok(result) => result.map_err(StoreError::Db),
+            Ok(result) => result,
             Err(_) => Err(StoreError::Db("the login log writer stopped".into())),
         })
     }
@@ -92,8 +92,25 @@ async fn write_batches(writer: Store, mut entries: mpsc::UnboundedReceiver<Entry
     while entries.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (records, settles) = split(&mut batch);
         let refs: Vec<&LoginRecord> = records.iter().map(|(r, _)| r).collect();
-        let written = refs.is_empty() || writer.write_login_records(&refs, None).await.is_ok();
-        if written {
+        let written = if refs.is_empty() {
+            Ok(())
+        } else {
+            writer.write_login_records(&refs, None).await
+        };
+        if let Err(StoreError::Unavailable(e)) = written {
+            // The database is away: one by one would wait the acquire timeout once per login,
+            // and so would the records queued while this batch waited.
+            while let Ok(entry) = entries.try_recv() {
+                batch.push(entry);
+            }
+            let (queued, queued_settles) = split(&mut batch);
+            for (_, reply) in records.into_iter().chain(queued) {
+                let _ = reply.send(Err(StoreError::Unavailable(e.clone())));
+            }
+            for settle in queued_settles {
+                let _ = settle.send(());
+            }
+        } else if written.is_ok() {
             for (_, reply) in records {
                 let _ = reply.send(Ok(()));
             }
@@ -101,10 +118,7 @@ async fn write_batches(writer: Store, mut entries: mpsc::UnboundedReceiver<Entry
             // One bad record (say, its account was deleted meanwhile) must not fail the logins
             // batched with it: write them one by one, each getting its own answer.
             for (record, reply) in records {
-                let result = writer
-                    .write_login_records(&[&record], None)
-                    .await
-                    .map_err(|e| e.to_string());
+                let result = writer.write_login_records(&[&record], None).await;
                 let _ = reply.send(result);
             }
         }
@@ -115,7 +129,7 @@ async fn write_batches(writer: Store, mut entries: mpsc::UnboundedReceiver<Entry
     }
 }
 
-type Reply = oneshot::Sender<Result<(), String>>;
+type Reply = oneshot::Sender<Result<(), StoreError>>;
 
 fn split(batch: &mut Vec<Entry>) -> (Vec<(LoginRecord, Reply)>, Vec<oneshot::Sender<()>>) {
     let mut records = Vec::with_capacity(batch.len());
