@@ -14,3 +14,10 @@ pub enum CoreError {
     #[error("flow: {0}")]
     Flow(#[from] FlowRefusal),
 }
+
+impl CoreError {
+    /// The store is away for now: answer "try again later", not "internal error".
+    pub fn is_store_unavailable(&self) -> bool {
+        matches!(self, CoreError::Store(e) if e.is_unavailable())
+    }
+}

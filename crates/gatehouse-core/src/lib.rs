@@ -26,6 +26,7 @@ pub use realm::{OnUnavailable, RealmPolicy};
 pub use redirect::{CallbackError, ExternalIdentity, RedirectProvider, RedirectStart, ReplayGuard};
 pub use repository::{
     AccountRepository, Attempt, AttemptOutcome, LoginOrigin, LoginRecord, NewLink, RepoError,
+    RepoSource,
 };
 pub use resolver::{LoginDecision, LoginResult, Refusal, Resolver};
 pub use secret::Secret;

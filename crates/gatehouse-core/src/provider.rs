@@ -92,8 +92,8 @@ pub struct PasswordCheck<'a> {
     pub link: Option<&'a Link>,
 }
 
-/// A successful check.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A successful check. `Debug` redacts the rehashed PHC string.
+#[derive(Clone, Default, PartialEq)]
 pub struct VerifiedIdentity {
     /// The id the provider knows the user by (DN, objectGUID); `None` for database links.
     pub external_id: Option<String>,
@@ -102,6 +102,20 @@ pub struct VerifiedIdentity {
     /// Username to give a just-in-time account (the directory's spelling of it).
     pub username: Option<String>,
     pub profile: Option<Profile>,
+}
+
+impl std::fmt::Debug for VerifiedIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedIdentity")
+            .field("external_id", &self.external_id)
+            .field(
+                "rehashed_secret",
+                &self.rehashed_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("username", &self.username)
+            .field("profile", &self.profile)
+            .finish()
+    }
 }
 
 /// The four outcomes of DESIGN.md step 4.
@@ -175,5 +189,24 @@ mod tests {
         assert!("kerberos".parse::<ProviderKind>().is_err());
         assert!(ProviderKind::Ldap.is_password());
         assert!(!ProviderKind::Saml.is_password());
+    }
+
+    #[test]
+    fn phc_strings_stay_out_of_debug() {
+        let phc = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g";
+        let verified = VerifiedIdentity {
+            rehashed_secret: Some(phc.into()),
+            ..Default::default()
+        };
+        let link = crate::NewLink {
+            provider_id: "local".into(),
+            external_id: None,
+            secret: Some(phc.into()),
+            protected: false,
+        };
+        for printed in [format!("{verified:?}"), format!("{link:?}")] {
+            assert!(!printed.contains("argon2id"), "{printed}");
+            assert!(printed.contains("[redacted]"), "{printed}");
+        }
     }
 }

@@ -11,17 +11,55 @@ use uuid::Uuid;
 use crate::account::{Account, AccountId, AccountWithLinks, Profile};
 use crate::provider::PasswordOutcome;
 
+/// The error a source keeps: the store's own error, with its chain.
+pub type RepoSource = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A failure of the store behind [`AccountRepository`], by kind: callers answer a conflict or a
+/// missing record themselves and an outage with "try again later".
 #[derive(Debug, Error)]
-#[error("{0}")]
-pub struct RepoError(pub String);
+pub enum RepoError {
+    /// A uniqueness rule was broken (say, the account was created meanwhile).
+    #[error("{0}")]
+    Conflict(String),
+    /// The named record does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The store cannot serve now; retrying later may succeed.
+    #[error("{0}")]
+    Unavailable(#[source] RepoSource),
+    /// The store holds data it cannot read back.
+    #[error("{0}")]
+    Corrupt(#[source] RepoSource),
+    #[error("{0}")]
+    Other(#[source] RepoSource),
+}
+
+impl RepoError {
+    /// The store is away for now (a temporary failure, not a refusal).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, RepoError::Unavailable(_))
+    }
+}
 
 /// A link to create with a just-in-time account.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewLink {
     pub provider_id: String,
     pub external_id: Option<String>,
+    /// For `database` links, the PHC hash: redacted in `Debug`.
     pub secret: Option<String>,
     pub protected: bool,
+}
+
+impl std::fmt::Debug for NewLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewLink")
+            .field("provider_id", &self.provider_id)
+            .field("external_id", &self.external_id)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("protected", &self.protected)
+            .finish()
+    }
 }
 
 /// The outcome of one provider attempt, as the audit log keeps it.

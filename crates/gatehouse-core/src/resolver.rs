@@ -12,7 +12,9 @@ use crate::error::CoreError;
 use crate::plan::{self, LoginPlan, StepDecision};
 use crate::provider::{PasswordCheck, PasswordOutcome, PasswordProvider, VerifiedIdentity};
 use crate::realm::{OnUnavailable, RealmPolicy};
-use crate::repository::{AccountRepository, Attempt, LoginOrigin, LoginRecord, NewLink};
+use crate::repository::{
+    AccountRepository, Attempt, LoginOrigin, LoginRecord, NewLink, RepoError,
+};
 use crate::secret::Secret;
 
 /// Why a login was refused. Only [`Refusal::public_message`] may reach the person logging in.
@@ -391,7 +393,9 @@ impl Resolver {
             .await;
         let error = match created {
             Ok(created) => return Ok(Provisioned::Created(Box::new(created.account))),
-            Err(e) => e,
+            // Only a clash means another login created the account meanwhile.
+            Err(e @ RepoError::Conflict(_)) => e,
+            Err(e) => return Err(e.into()),
         };
         let Some(existing) = self
             .repo

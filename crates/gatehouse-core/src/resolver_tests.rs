@@ -191,7 +191,9 @@ impl AccountRepository for MemoryRepo {
             .iter()
             .any(|a| a.account.username.to_lowercase() == username.to_lowercase());
         if taken {
-            return Err(RepoError(format!("an account `{username}` already exists")));
+            return Err(RepoError::Conflict(format!(
+                "an account `{username}` already exists"
+            )));
         }
         let id = self.add(username, &[(&link.provider_id, false)]);
         let mut accounts = self.accounts.lock().unwrap();

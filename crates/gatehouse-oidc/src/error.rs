@@ -88,8 +88,27 @@ pub enum OidcError {
     Config(String),
 }
 
+impl OidcError {
+    /// The store is away for now: a temporary failure (RFC 6749 `temporarily_unavailable`).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            OidcError::Store(e) => e.is_unavailable(),
+            OidcError::Core(e) => e.is_store_unavailable(),
+            OidcError::Crypto(_) | OidcError::Config(_) => false,
+        }
+    }
+}
+
 impl From<OidcError> for OAuthError {
     fn from(e: OidcError) -> Self {
+        if e.is_unavailable() {
+            // The store's watcher logs the outage once; a line per request would drown it.
+            tracing::debug!(error = %e, "OpenID provider: the store is unavailable");
+            return OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the service is temporarily unavailable; try again shortly",
+            );
+        }
         tracing::error!(error = %e, "OpenID provider fault");
         OAuthError::new(ErrorCode::ServerError, "internal error")
     }

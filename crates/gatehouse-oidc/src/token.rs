@@ -17,8 +17,8 @@ use crate::provider::OidcProvider;
 use crate::settings::{GrantType, STANDARD_SCOPES};
 use crate::tokens::{AccessClaims, IdTokenInput, id_token};
 
-/// RFC 6749 §5.1
-#[derive(Debug, Serialize)]
+/// RFC 6749 §5.1. `Debug` shows no token: they are bearer secrets.
+#[derive(Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
@@ -28,6 +28,20 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
     pub scope: String,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |t: &Option<String>| t.as_ref().map(|_| "[redacted]");
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &redacted(&self.refresh_token))
+            .field("id_token", &redacted(&self.id_token))
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 /// What a grant established, to be turned into tokens.
@@ -237,6 +251,8 @@ impl OidcProvider {
         };
         let account = match self.active_account(stored.account_id).await {
             Ok(a) => a,
+            // The store went away: the account may well be active, its tokens stay.
+            Err(e) if e.code == ErrorCode::TemporarilyUnavailable => return Err(e),
             Err(e) => {
                 self.store
                     .revoke_family(&stored.family_id, now)
@@ -465,4 +481,27 @@ fn requested_scope(
         }
     }
     Ok(scopes.join(" "))
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::TokenResponse;
+
+    #[test]
+    fn tokens_stay_out_of_debug() {
+        let response = TokenResponse {
+            access_token: "at-secret-value".into(),
+            token_type: "Bearer",
+            expires_in: 300,
+            refresh_token: Some("rt-secret-value".into()),
+            id_token: Some("id-secret-value".into()),
+            scope: "openid".into(),
+        };
+        let printed = format!("{response:?}");
+        assert!(!printed.contains("secret-value"), "{printed}");
+        assert!(
+            printed.contains("openid") && printed.contains("[redacted]"),
+            "{printed}"
+        );
+    }
 }

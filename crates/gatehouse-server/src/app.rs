@@ -45,7 +45,8 @@ impl Gatehouse {
     /// Connect to the store, apply pending migrations (idempotent) and build every realm, with
     /// its signing keys (created on first start).
     pub async fn open(config: Config) -> Result<Self, ServerError> {
-        let store = Store::connect(config.store.url.expose()).await?;
+        let store =
+            Store::connect_with(config.store.url.expose(), &config.store.pool_settings()).await?;
         store.migrate().await?;
         Self::with_store(config, store).await
     }

@@ -9,9 +9,11 @@ mod audit;
 pub mod entities;
 mod error;
 mod flows;
+mod health;
 mod login_counts;
 mod login_log;
 pub mod migration;
+mod pool;
 mod replay;
 mod repository;
 mod store;
@@ -21,10 +23,12 @@ mod url;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use error::StoreError;
+pub use error::{ErrorKind, StoreError};
+pub use health::StoreAvailability;
 pub use login_log::LoginLogStats;
 pub use migration::Migrator;
-pub use store::Store;
+pub use pool::PoolSettings;
+pub use store::{READY_CHECK_LIMIT, Store};
 pub use types::{AuditEvent, AuditQuery, LoginStats, NewAccount};
 pub use url::{SCHEMA_PARAM, redact as redact_url};
 

@@ -16,7 +16,7 @@ use crate::store::Store;
 /// The most records one group commit takes.
 const MAX_BATCH: usize = 512;
 
-type Reply = oneshot::Sender<Result<(), String>>;
+type Reply = oneshot::Sender<Result<(), StoreError>>;
 
 /// How much the writer has done since the store was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -54,7 +54,7 @@ impl LoginLog {
         let (reply, answer) = oneshot::channel();
         self.queue.send((record.clone(), reply)).ok()?;
         Some(match answer.await {
-            Ok(result) => result.map_err(StoreError::Db),
+            Ok(result) => result,
             Err(_) => Err(StoreError::Db("the login log writer stopped".into())),
         })
     }
@@ -88,6 +88,16 @@ async fn write_batches(
                     let _ = reply.send(Ok(()));
                 }
             }
+            Err(StoreError::Unavailable(e)) => {
+                // The database is away: one by one would wait the acquire timeout once per
+                // login, and so would the records queued while this batch waited.
+                while let Ok(entry) = entries.try_recv() {
+                    batch.push(entry);
+                }
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(StoreError::Unavailable(e.clone())));
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, records = batch.len(), "a login log batch failed; writing its records one by one");
                 // One bad record (its account deleted meanwhile, say) must not fail the logins
@@ -97,7 +107,7 @@ async fn write_batches(
                     if result.is_ok() {
                         committed(1);
                     }
-                    let _ = reply.send(result.map_err(|e| e.to_string()));
+                    let _ = reply.send(result);
                 }
             }
         }

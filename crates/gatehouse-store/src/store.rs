@@ -5,24 +5,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
 use crate::error::StoreError;
+use crate::health::{Health, StoreAvailability};
 use crate::login_log::LoginLog;
 use crate::migration::Migrator;
+use crate::pool::PoolSettings;
 use crate::url::{Backend, Target, validate_schema};
 
-/// A writer waits this long for SQLite's write lock before failing with "database is locked".
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// WAL lets readers run beside the one writer; a few connections serve concurrent logins.
-const SQLITE_POOL: u32 = 8;
-const POSTGRES_POOL: u32 = 16;
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// `/readyz` waits this long for the database: a load balancer probing with a 1 s timeout gets
+/// an answer, 503 when the store is slower than this.
+pub const READY_CHECK_LIMIT: Duration = Duration::from_millis(800);
 
 /// The Gatehouse store: a pool of connections to SQLite or PostgreSQL. Cheap to clone.
 #[derive(Clone)]
@@ -31,6 +29,8 @@ pub struct Store {
     backend: Backend,
     /// Batches login records into shared transactions; `None` on the writer's own handle.
     pub(crate) login_log: Option<Arc<LoginLog>>,
+    /// Whether the database answers, watched in the background.
+    health: Arc<Health>,
 }
 
 // Hand-written: the pool's own Debug may include connect options.
@@ -54,7 +54,12 @@ impl Store {
     ///
     /// Errors name the URL with its password replaced by `***`.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        Self::open(Target::parse(url)?).await
+        Self::connect_with(url, &PoolSettings::default()).await
+    }
+
+    /// [`Store::connect`] with the pool's settings given (see [`PoolSettings`]).
+    pub async fn connect_with(url: &str, settings: &PoolSettings) -> Result<Store, StoreError> {
+        Self::open(Target::parse(url)?, settings).await
     }
 
     /// Opens a PostgreSQL store in `schema` (created if missing), e.g. to isolate tests.
@@ -68,29 +73,23 @@ impl Store {
         }
         validate_schema(schema)?;
         target.schema = Some(schema.to_owned());
-        Self::open(target).await
+        Self::open(target, &PoolSettings::default()).await
     }
 
-    async fn open(target: Target) -> Result<Store, StoreError> {
+    async fn open(target: Target, settings: &PoolSettings) -> Result<Store, StoreError> {
         let fail = |e: DbErr| {
             let mut why = target.scrub(&e.to_string());
             if why.contains("pool timed out") {
                 // sqlx retries refused connections until the timeout and then says only this.
                 why.push_str(&format!(
-                    " (no connection within {} s: is the server up and reachable?)",
-                    ACQUIRE_TIMEOUT.as_secs()
+                    " (no connection within {} ms: is the server up and reachable?)",
+                    settings.acquire_timeout.as_millis()
                 ));
             }
             StoreError::Connect(format!("{}: {why}", target.redacted))
         };
-        let memory = target.is_memory();
-        let pool_size = match target.backend {
-            // Each in-memory connection would be a separate database.
-            Backend::Sqlite if memory => 1,
-            Backend::Sqlite => SQLITE_POOL,
-            Backend::Postgres => POSTGRES_POOL,
-        };
-        let db = Database::connect(connect_options(&target, pool_size))
+        let pool_size = settings.pool_size(&target);
+        let db = Database::connect(settings.connect_options(&target, pool_size))
             .await
             .map_err(fail)?;
         if let Some(schema) = &target.schema {
@@ -99,15 +98,18 @@ impl Store {
                 .await
                 .map_err(fail)?;
         }
+        let health = Health::start(db.clone());
         let writer = Store {
             db: db.clone(),
             backend: target.backend,
             login_log: None,
+            health: health.clone(),
         };
         Ok(Store {
             db,
             backend: target.backend,
             login_log: Some(LoginLog::start(writer)),
+            health,
         })
     }
 
@@ -138,6 +140,19 @@ impl Store {
             .map_err(|e| StoreError::Connect(e.to_string()))
     }
 
+    /// Readiness within `limit` (`/readyz`): the database answers a ping in time. The outcome
+    /// also updates [`Store::availability`].
+    pub async fn check(&self, limit: Duration) -> Result<(), StoreError> {
+        self.health.check(limit).await
+    }
+
+    /// Whether the database answered its last check, watched in the background (every second
+    /// while up, five times a second while down); for a metric. Logs one WARN when the store
+    /// goes away and one INFO when it is back.
+    pub fn availability(&self) -> StoreAvailability {
+        self.health.availability.clone()
+    }
+
     /// `"sqlite"` or `"postgres"`.
     pub fn backend_name(&self) -> &'static str {
         self.backend.name()
@@ -150,6 +165,7 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(self) -> Result<(), StoreError> {
+        self.health.stop();
         self.db.close().await.map_err(StoreError::from)
     }
 
@@ -164,39 +180,6 @@ impl Store {
             })
             .await
     }
-}
-
-fn connect_options(target: &Target, max_connections: u32) -> ConnectOptions {
-    let mut options = ConnectOptions::new(target.driver_url.clone());
-    // sea-orm's own tracing spans remain; sqlx's per-statement log lines are noise at INFO.
-    options
-        .sqlx_logging(false)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .max_connections(max_connections);
-    match target.backend {
-        Backend::Sqlite => {
-            let memory = target.is_memory();
-            // A connection to a file in this process cannot have gone away: testing it before
-            // each use would cost a round trip to its thread for every statement.
-            options.test_before_acquire(false);
-            // Applied by sqlx when it opens each connection, so every pooled one gets them.
-            options.map_sqlx_sqlite_opts(move |o| {
-                let o = o.busy_timeout(SQLITE_BUSY_TIMEOUT).foreign_keys(true);
-                if memory {
-                    o
-                } else {
-                    o.journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(SqliteSynchronous::Normal)
-                }
-            });
-        }
-        Backend::Postgres => {
-            if let Some(schema) = &target.schema {
-                options.set_schema_search_path(schema.clone());
-            }
-        }
-    }
-    options
 }
 
 /// Timestamps are kept to the microsecond, PostgreSQL's precision, so both backends give back

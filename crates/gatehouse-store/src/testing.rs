@@ -121,6 +121,13 @@ pub async fn sqlite_store() -> TestStore {
 /// A fresh schema on the test PostgreSQL server, migrated. Panics when the server is unreachable.
 pub async fn postgres_store() -> TestStore {
     let base = std::env::var(PG_URL_ENV).unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
+    postgres_store_at(&base).await
+}
+
+/// A fresh schema on the PostgreSQL server at `base` (say, one a test starts and stops itself),
+/// migrated.
+pub async fn postgres_store_at(base: &str) -> TestStore {
+    let base = base.to_owned();
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let store = match Store::connect_in_schema(&base, &schema).await {
         Ok(store) => store,

@@ -69,7 +69,8 @@ store_test!(corrupt_rows_are_errors_not_panics, |store| async move {
         .await
         .unwrap();
     let err = store.find_account(REALM, "alice").await.unwrap_err();
-    assert!(matches!(err, StoreError::Db(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert_eq!(err.kind(), gatehouse_store::ErrorKind::Corrupt);
     assert!(err.to_string().contains("corrupt roles"), "{err}");
 
     // Ids are text on both backends; a mangled one is reported, not unwrapped.

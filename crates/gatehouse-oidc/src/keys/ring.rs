@@ -101,12 +101,15 @@ impl KeyRing {
 
     async fn current(&self) -> Result<Arc<Loaded>, OidcError> {
         let loaded = self.loaded.read().await.clone();
-        if loaded.at.elapsed() < RELOAD_AFTER {
+        // While the store is known to be away, the keys held serve (JWKS, signing) at once
+        // instead of each request waiting the pool's acquire timeout to learn it again.
+        if loaded.at.elapsed() < RELOAD_AFTER || !self.store.availability().is_up() {
             return Ok(loaded);
         }
         match self.reload().await {
             Ok(l) => Ok(l),
             // A store hiccup must not stop token issuance with keys we already hold.
+            Err(e) if e.is_unavailable() => Ok(loaded),
             Err(e) => {
                 tracing::warn!(realm = %self.realm, error = %e, "cannot reload signing keys; using the loaded ones");
                 Ok(loaded)

@@ -1,6 +1,7 @@
 //! The configuration file's shape. Every table refuses unknown keys.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use gatehouse_connector_database::DatabaseSettings;
 use gatehouse_connector_ldap::LdapSettings;
@@ -10,6 +11,7 @@ use gatehouse_connector_saml::SamlSettings;
 use gatehouse_core::auth::{FlowLimits, PolicySpec};
 use gatehouse_core::{OnUnavailable, ProviderDescriptor, ProviderKind, RealmPolicy, SecretValue};
 use gatehouse_oidc::{ClientSettings, TokenSettings};
+use gatehouse_store::PoolSettings;
 use serde::{Deserialize, Deserializer, de};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,20 +101,77 @@ fn default_log_level() -> String {
     "info".into()
 }
 
+/// The store and its connection pool (docs/operations.md: what happens during an outage).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// `sqlite://…` or `postgres://…`; may be an `env:` or `file:` reference (it can hold a password).
     #[serde(default = "default_store_url")]
     pub url: SecretValue,
+    /// Pool size; unset: 16 on PostgreSQL, 8 on SQLite.
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+    /// How long a request waits for a database connection before it is answered 503.
+    #[serde(default = "default_acquire_timeout_ms")]
+    pub acquire_timeout_ms: u64,
+    /// An idle connection is closed after this long.
+    #[serde(default = "default_idle_timeout_s")]
+    pub idle_timeout_s: u64,
+    /// A connection is closed once this old.
+    #[serde(default = "default_max_lifetime_s")]
+    pub max_lifetime_s: u64,
+    /// PostgreSQL: check each connection with a round trip before use.
+    #[serde(default = "default_test_before_acquire")]
+    pub test_before_acquire: bool,
+    /// SQLite: how long a write waits for the file's lock before it is answered 503.
+    #[serde(default = "default_sqlite_busy_timeout_ms")]
+    pub sqlite_busy_timeout_ms: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             url: default_store_url(),
+            max_connections: None,
+            acquire_timeout_ms: default_acquire_timeout_ms(),
+            idle_timeout_s: default_idle_timeout_s(),
+            max_lifetime_s: default_max_lifetime_s(),
+            test_before_acquire: default_test_before_acquire(),
+            sqlite_busy_timeout_ms: default_sqlite_busy_timeout_ms(),
         }
     }
+}
+
+impl StoreConfig {
+    pub fn pool_settings(&self) -> PoolSettings {
+        PoolSettings {
+            max_connections: self.max_connections,
+            acquire_timeout: Duration::from_millis(self.acquire_timeout_ms),
+            idle_timeout: Duration::from_secs(self.idle_timeout_s),
+            max_lifetime: Duration::from_secs(self.max_lifetime_s),
+            test_before_acquire: self.test_before_acquire,
+            sqlite_busy_timeout: Duration::from_millis(self.sqlite_busy_timeout_ms),
+        }
+    }
+}
+
+fn default_acquire_timeout_ms() -> u64 {
+    duration_ms(PoolSettings::default().acquire_timeout)
+}
+fn default_idle_timeout_s() -> u64 {
+    PoolSettings::default().idle_timeout.as_secs()
+}
+fn default_max_lifetime_s() -> u64 {
+    PoolSettings::default().max_lifetime.as_secs()
+}
+fn default_test_before_acquire() -> bool {
+    PoolSettings::default().test_before_acquire
+}
+fn default_sqlite_busy_timeout_ms() -> u64 {
+    duration_ms(PoolSettings::default().sqlite_busy_timeout)
+}
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn default_store_url() -> SecretValue {

@@ -182,3 +182,25 @@ fn a_realm_needs_a_chain_and_a_config_needs_a_realm() {
     let err = problem(&MINIMAL.replace("chain = [\"local\"]\n", ""));
     assert!(err.contains("chain"), "{err}");
 }
+
+#[test]
+fn pool_settings_have_safe_defaults_and_are_checked_by_key() {
+    let pool = load(MINIMAL).unwrap().store.pool_settings();
+    assert_eq!(pool, gatehouse_store::PoolSettings::default());
+    assert_eq!(pool.acquire_timeout, std::time::Duration::from_secs(1));
+    let with = |line: &str| MINIMAL.replace("[realms.main]\n", &format!("{line}\n[realms.main]\n"));
+    let config = load_env(
+        &with("acquire_timeout_ms = 500"),
+        &[("GATEHOUSE_STORE__MAX_CONNECTIONS", "4")],
+    )
+    .unwrap();
+    let pool = config.store.pool_settings();
+    assert_eq!(pool.acquire_timeout, std::time::Duration::from_millis(500));
+    assert_eq!(pool.max_connections, Some(4));
+    let err = problem(&with("acquire_timeout_ms = 0"));
+    assert!(err.contains("store.acquire_timeout_ms"), "{err}");
+    let err = problem(&with("max_connections = 0"));
+    assert!(err.contains("store.max_connections"), "{err}");
+    let err = problem(&with("acquire_timeout = 5"));
+    assert!(err.contains("acquire_timeout"), "{err}");
+}

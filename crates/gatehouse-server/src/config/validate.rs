@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use gatehouse_core::ProviderKind;
 
 use super::Problem;
-use super::model::{Config, ProviderSettings, RealmConfig};
+use super::model::{Config, ProviderSettings, RealmConfig, StoreConfig};
 
 pub fn check(config: &Config) -> Vec<Problem> {
     let mut problems = Vec::new();
@@ -38,6 +38,7 @@ pub fn check(config: &Config) -> Vec<Problem> {
             "must start with sqlite:// (e.g. sqlite://gatehouse.db?mode=rwc) or postgres://",
         ));
     }
+    check_store(&config.store, &mut problems);
     if config.realms.is_empty() {
         problems.push(Problem::new(
             "realms",
@@ -197,5 +198,38 @@ fn check_clients(name: &str, realm: &RealmConfig, problems: &mut Vec<Problem>) {
         for (key, message) in client.validate() {
             problems.push(Problem::new(format!("{at}.{key}"), message));
         }
+    }
+}
+
+fn check_store(store: &StoreConfig, problems: &mut Vec<Problem>) {
+    if store.max_connections == Some(0) {
+        problems.push(Problem::new(
+            "store.max_connections",
+            "must be at least 1 (or left out for the default)",
+        ));
+    }
+    // Below this a busy but healthy database would answer 503; above a minute a request hangs.
+    if !(50..=60_000).contains(&store.acquire_timeout_ms) {
+        problems.push(Problem::new(
+            "store.acquire_timeout_ms",
+            format!(
+                "{} is out of range: use 50 to 60000 (default 1000)",
+                store.acquire_timeout_ms
+            ),
+        ));
+    }
+    if store.idle_timeout_s == 0 || store.max_lifetime_s == 0 {
+        let key = if store.idle_timeout_s == 0 {
+            "store.idle_timeout_s"
+        } else {
+            "store.max_lifetime_s"
+        };
+        problems.push(Problem::new(key, "must be at least 1 second"));
+    }
+    if store.sqlite_busy_timeout_ms > 60_000 {
+        problems.push(Problem::new(
+            "store.sqlite_busy_timeout_ms",
+            "must be at most 60000 (default 5000)",
+        ));
     }
 }

@@ -7,11 +7,15 @@ mod password_login;
 mod peer;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::trace::TraceLayer;
+use tracing::Span;
 
 use crate::app::Gatehouse;
 
@@ -30,6 +34,19 @@ pub fn router(gatehouse: Arc<Gatehouse>) -> Router {
         )
         .merge(oidc::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().on_failure(log_failure))
         .with_state(gatehouse)
+}
+
+/// tower-http's default logs every 5xx at ERROR. A 503 is a temporary refusal whose cause is
+/// logged once where it starts (the store going away, a provider down), not once per request.
+fn log_failure(class: ServerErrorsFailureClass, latency: Duration, _span: &Span) {
+    match class {
+        ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE) => {}
+        class => tracing::error!(
+            classification = %class,
+            latency_ms = latency.as_millis(),
+            "response failed"
+        ),
+    }
 }

@@ -7,6 +7,7 @@ use gatehouse_core::{AccountId, AccountRepository, AccountWithLinks, ExternalIde
 
 use crate::app::{Gatehouse, RealmRuntime};
 use crate::config::LinkExisting;
+use crate::error::{DescribedFault, Fault};
 
 pub struct Matched(pub AccountWithLinks);
 
@@ -15,7 +16,7 @@ pub enum Refused {
     NoAccount,
     /// The account exists but may not log in (disabled, locked, superseded).
     NotUsable(AccountId, &'static str),
-    Internal(String),
+    Internal(DescribedFault),
 }
 
 impl Refused {
@@ -45,8 +46,8 @@ impl Refused {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> Refused {
-    Refused::Internal(e.to_string())
+fn internal(e: impl Fault) -> Refused {
+    Refused::Internal(DescribedFault::of(&e))
 }
 
 pub async fn account_for(

@@ -7,6 +7,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use gatehouse_oidc::{ErrorCode, OAuthError, OidcProvider};
 use serde_json::json;
 
+use crate::error::{Fault, RETRY_AFTER_SECS, log_fault};
 use crate::pages::Pages;
 
 pub const SESSION_COOKIE: &str = "gatehouse_session";
@@ -68,6 +69,12 @@ pub fn oauth_error(error: &OAuthError, headers: &HeaderMap) -> Response {
     let body =
         Json(json!({ "error": error.code.as_str(), "error_description": error.description }));
     let mut response = (status, no_store(), body).into_response();
+    if error.code == ErrorCode::TemporarilyUnavailable {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECS),
+        );
+    }
     if error.code == ErrorCode::InvalidClient && authorization(headers).is_some() {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -141,13 +148,18 @@ pub fn see_other(location: &str) -> Response {
     Redirect::to(location).into_response()
 }
 
-/// A fault of ours on a browser route.
-pub fn internal_page(pages: &Pages, error: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %error, "request failed");
-    error_page(
+/// A fault of ours on a browser route: the themed "try again" page (503, `Retry-After`).
+pub fn internal_page(pages: &Pages, error: impl Fault) -> Response {
+    log_fault(&error);
+    let mut response = error_page(
         pages,
         StatusCode::SERVICE_UNAVAILABLE,
-        "The service is temporarily unavailable. Please try again later.",
+        "The service is temporarily unavailable. Please try again in a moment.",
         None,
-    )
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_SECS),
+    );
+    response
 }

@@ -153,6 +153,9 @@ async fn userinfo(
 }
 
 fn bearer_error(error: &OAuthError) -> Response {
+    if error.code == ErrorCode::TemporarilyUnavailable {
+        return oauth_error(error, &HeaderMap::new());
+    }
     let status = match error.code {
         ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
