@@ -108,7 +108,10 @@ store_test!(
         );
 
         let audit = |args: &[&str]| -> Vec<Value> {
-            let mut all = vec!["audit", "--realm", "main", "--json", "--limit", "1000"];
+            let mut all = vec!["audit", "--realm", "main", "--json"];
+            if !args.contains(&"--limit") {
+                all.extend(["--limit", "1000"]);
+            }
             all.extend_from_slice(args);
             env.ok(&all, "")
                 .lines()

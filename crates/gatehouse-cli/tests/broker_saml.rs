@@ -513,9 +513,46 @@ store_test!(
         assert!(!exists(&b, "alice"));
         assert!(!has_session(&b, &browser).await);
         let results = audit_results(&b.env.store).await;
+        // A code; which check failed is in the log line.
+        assert_eq!(results[0], "upstream_refused", "{results:?}");
+    }
+);
+
+store_test!(
+    a_response_posted_again_after_its_login_finished_is_refused_and_audited,
+    |store| async move {
+        let b = broker(store, &realm("jit = true\n")).await;
+        let browser = b.browser();
+        let kept = std::sync::Mutex::new(None);
+        let keep = |form: &mut common::browser::Form| {
+            *kept.lock().unwrap() = Some(form.clone());
+        };
+        let first = browser.get(&authorize_url(&b, "")).await;
+        follow_tampered(&browser, first, "alice", "alice-pw", None, &keep)
+            .await
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", b.server.logs()));
+        let response = kept.lock().unwrap().take().expect("the IdP's form");
+        let before = audit_results(&b.env.store).await.len();
+        // The same Response again, from this browser and from another one: its login is over.
+        let idp = Url::parse("http://idp.invalid/sso").unwrap();
+        for again in [browser, b.browser()] {
+            let mut page = again.post(&idp, &response).await;
+            if page.auto_submits() {
+                // The cross-site POST is bounced once to carry the site's cookie.
+                let bounce = page.form().unwrap();
+                page = again.post(&page.url.clone(), &bounce).await;
+            }
+            assert_eq!(page.status, 400, "{page:?}");
+        }
+        let results = audit_results(&b.env.store).await;
+        assert_eq!(results.len(), before + 2, "{results:?}");
+        assert_eq!(results[..2], ["expired", "expired"], "{results:?}");
+        let events = b.env.store.recent_audit_events("main", 1).await.unwrap();
+        assert_eq!(events[0].kind, "redirect_login");
+        assert_eq!(events[0].attempts[0].provider, "corp");
         assert!(
-            results[0].starts_with("upstream_refused: invalid response"),
-            "{results:?}"
+            b.server.logs().contains("redirect login callback refused"),
+            "a log line too"
         );
     }
 );
