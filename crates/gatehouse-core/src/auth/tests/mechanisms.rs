@@ -39,7 +39,7 @@ impl AccountRepository for Repo {
         _: &Profile,
         _: NewLink,
     ) -> Result<AccountWithLinks, RepoError> {
-        Err(RepoError("no provisioning here".into()))
+        Err(RepoError::Other("no provisioning here".into()))
     }
     async fn update_link_secret(&self, _: Uuid, _: &str) -> Result<(), RepoError> {
         Ok(())

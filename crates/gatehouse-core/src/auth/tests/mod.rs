@@ -55,7 +55,7 @@ impl FlowRepository for MemoryFlows {
     async fn create_flow(&self, state_id: &StateId, flow: &FlowState) -> Result<(), RepoError> {
         let mut rows = self.rows.lock().unwrap();
         if rows.contains_key(state_id.as_str()) {
-            return Err(RepoError("state id taken".into()));
+            return Err(RepoError::Conflict("state id taken".into()));
         }
         rows.insert(state_id.as_str().to_owned(), flow.clone());
         Ok(())
