@@ -24,12 +24,16 @@ pub async fn serve_on(
 ) -> Result<(), ServerError> {
     let local = listener.local_addr().map_err(ServerError::Serve)?;
     tracing::info!(listen = %local, public_url = %gatehouse.config.server.public_url, "serving");
+    let metrics = crate::metrics::spawn_listener(&gatehouse).await?;
     let purge = tokio::spawn(purge_expired(gatehouse.store.clone()));
     let served = axum::serve(listener, routes::router(gatehouse))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServerError::Serve);
     purge.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     served?;
     tracing::info!("stopped");
     Ok(())

@@ -14,7 +14,9 @@ pub async fn healthz() -> Json<Value> {
 
 /// The process can serve: the store answers.
 pub async fn readyz(State(gatehouse): State<Arc<Gatehouse>>) -> (StatusCode, Json<Value>) {
-    match gatehouse.store.ping().await {
+    let ping = gatehouse.store.ping().await;
+    crate::metrics::store_up(ping.is_ok());
+    match ping {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(e) => {
             tracing::warn!(error = %e, "store not reachable");

@@ -410,7 +410,11 @@ async fn record(
         at: Utc::now(),
         redirect: true,
     };
-    if let Err(e) = g.store.record_login(&record).await {
+    g.metrics.login(&record);
+    let started = std::time::Instant::now();
+    let written = g.store.record_login(&record).await;
+    crate::metrics::store_write("record_login", started.elapsed(), written.is_ok());
+    if let Err(e) = written {
         tracing::error!(realm, error = %e, "could not record a redirect login");
     }
 }
