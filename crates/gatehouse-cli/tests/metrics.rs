@@ -220,3 +220,53 @@ store_test!(
         assert!(server.terminate().success());
     }
 );
+
+/// The directory of the project's OpenLDAP peer (tests/run starts it).
+fn ldap_url() -> String {
+    std::env::var("GATEHOUSE_TEST_LDAP_URL").unwrap_or_else(|_| {
+        panic!(
+            "GATEHOUSE_TEST_LDAP_URL is not set: this test needs the project's OpenLDAP peer; run \
+             the suite with tests/run (it starts tests/peers/slapd.sh)"
+        )
+    })
+}
+
+store_test!(ldap_servers_are_up_or_down_by_url, |store| async move {
+    // A dead server first, then the real one: one login tries both.
+    let dead = format!("ldap://127.0.0.1:{}", free_port());
+    let live = ldap_url();
+    let realms = include_str!("../../../fixtures/realms/ldap-mixed.toml")
+        .replace("\"@LDAP_URL@\"", &format!("\"{dead}\", \"{live}\""));
+    let env = Env::new(store, &realms);
+    let server = Server::start_with(&env, &[("GATEHOUSE_TEST_SVC_PASSWORD", "svc-pw")]).await;
+    let status = reqwest::Client::new()
+        .post(format!(
+            "{}/realms/corpfirst/api/v1/password-login",
+            server.base
+        ))
+        .json(&json!({"login": "alice", "password": "wrong-pw"}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 401);
+    let (_, text) = scrape(&format!("{}/metrics", server.base), None).await;
+    let up = |url: &str| value(&text, "gatehouse_ldap_server_up", &[("url", url)]);
+    assert_eq!(up(&dead), Some(0.0), "{text}");
+    assert_eq!(up(&live), Some(1.0), "{text}");
+    assert_eq!(
+        value(
+            &text,
+            "gatehouse_provider_attempt_duration_seconds_count",
+            &[
+                ("realm", "corpfirst"),
+                ("provider", "corp"),
+                ("kind", "ldap"),
+                ("outcome", "rejected")
+            ]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(server.terminate().success());
+});
