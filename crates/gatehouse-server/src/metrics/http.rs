@@ -77,8 +77,10 @@ async fn metrics(State(gatehouse): State<Arc<Gatehouse>>, headers: HeaderMap) ->
     }
 }
 
-/// `Authorization: Bearer <token>`, compared in constant time.
+/// `Authorization: Bearer <token>`, compared in constant time. Digests are compared so that not
+/// even the token's length shows in the timing.
 fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
+    use aws_lc_rs::digest::{SHA256, digest};
     let Some(given) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -89,7 +91,11 @@ fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
     else {
         return false;
     };
-    given.trim().as_bytes().ct_eq(expected.as_bytes()).into()
+    let (given, expected) = (
+        digest(&SHA256, given.trim().as_bytes()),
+        digest(&SHA256, expected.as_bytes()),
+    );
+    given.as_ref().ct_eq(expected.as_ref()).into()
 }
 
 #[cfg(test)]

@@ -110,6 +110,10 @@ impl Metrics {
         } else {
             None
         };
+        if handle.is_some() {
+            // Built on a store that was just connected and migrated: it answered.
+            store_up(true);
+        }
         let kinds = config
             .realms
             .iter()
