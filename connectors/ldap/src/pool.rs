@@ -29,6 +29,9 @@ const SUCCESS: u32 = 0;
 const SIZE_LIMIT_EXCEEDED: u32 = 4;
 const NO_SUCH_OBJECT: u32 = 32;
 
+/// 1 after a connection to the server succeeded, 0 once it is backed off (Prometheus gauge).
+const SERVER_UP: &str = "gatehouse_ldap_server_up";
+
 struct Server {
     url: String,
     ldaps: bool,
@@ -187,6 +190,7 @@ impl Directory {
         let s = &self.servers[server];
         *s.down_until.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(Instant::now() + self.backoff);
+        metrics::gauge!(SERVER_UP, "url" => s.url.clone()).set(0.0);
         self.search.forget_server(server);
         self.bind.forget_server(server);
         tracing::warn!(server = %s.url, backoff_s = self.backoff.as_secs(), "directory server unreachable; skipping it for a while");
@@ -294,6 +298,7 @@ impl Directory {
                 ));
             }
         }
+        metrics::gauge!(SERVER_UP, "url" => s.url.clone()).set(1.0);
         Ok(ldap)
     }
 

@@ -72,6 +72,7 @@ impl Keys {
             keys = set.keys().len(),
             "fetched the upstream's JWKS"
         );
+        crate::fetched(self.issuer.as_str(), "jwks");
         Ok(Arc::new(set))
     }
 

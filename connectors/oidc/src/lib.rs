@@ -19,3 +19,15 @@ pub use keys::JWKS_TTL;
 pub use metadata::METADATA_TTL;
 pub use provider::OidcProvider;
 pub use settings::{OidcSettings, TokenAuthMethod};
+
+/// Prometheus gauge: when a document of the upstream was last fetched, in Unix seconds (the age
+/// is `time() - …` in PromQL; a gauge of the age itself would stand still between fetches).
+const FETCHED: &str = "gatehouse_upstream_fetched_timestamp_seconds";
+
+/// Records a successful fetch of `document` (`oidc_metadata`, `jwks`) from `issuer`.
+fn fetched(issuer: &str, document: &'static str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    metrics::gauge!(FETCHED, "upstream" => issuer.to_owned(), "document" => document).set(now);
+}

@@ -130,6 +130,7 @@ impl Metadata {
         let endpoints = endpoints(&self.settings, discovery)
             .map_err(|e| CallbackError::Invalid(format!("discovery document: {e}")))?;
         tracing::debug!(issuer = %self.settings.issuer, "discovered the upstream's endpoints");
+        crate::fetched(&self.settings.issuer, "oidc_metadata");
         Ok(Arc::new(endpoints))
     }
 }

@@ -22,6 +22,7 @@ mod response;
 pub mod settings;
 mod signing;
 mod sp_metadata;
+mod xml_log;
 
 pub use error::SamlError;
 pub use gatehouse_connector_oauth2::http_client;

@@ -252,7 +252,24 @@ impl MetadataSource {
     }
 }
 
+/// Prometheus gauge: when `idp_metadata_url` was last fetched, in Unix seconds (the age is
+/// `time() - …` in PromQL), by the URL.
+const FETCHED: &str = "gatehouse_upstream_fetched_timestamp_seconds";
+
 async fn fetch(http: &reqwest::Client, url: &str, binding: Binding) -> Result<IdpMetadata, String> {
+    let md = fetch_once(http, url, binding).await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    metrics::gauge!(FETCHED, "upstream" => url.to_owned(), "document" => "saml_metadata").set(now);
+    Ok(md)
+}
+
+async fn fetch_once(
+    http: &reqwest::Client,
+    url: &str,
+    binding: Binding,
+) -> Result<IdpMetadata, String> {
     let source = format!("idp_metadata_url {url}");
     let resp = http
         .get(url)

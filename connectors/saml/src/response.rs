@@ -74,6 +74,7 @@ pub(crate) fn check(xml: &str, exp: &Expected<'_>) -> Result<Checked, CallbackEr
             "signature: neither the Response nor the Assertion is signed",
         ));
     }
+    crate::xml_log::capture();
     let signed = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
         xml,
         exp.certs,

@@ -117,6 +117,7 @@ impl SpKey {
 
     /// Fills the (first) signature template of `xml` (see [`signature_template`]).
     pub(crate) fn sign_xml(&self, xml: &str) -> Result<String, String> {
+        crate::xml_log::capture();
         Crypto::sign_xml(xml, &self.der).map_err(|e| format!("signing failed: {e}"))
     }
 }

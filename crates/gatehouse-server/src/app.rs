@@ -18,6 +18,7 @@ use gatehouse_store::Store;
 
 use crate::config::{Config, ProviderSettings, RealmConfig};
 use crate::error::ServerError;
+use crate::metrics::{MeteredRepo, Metrics};
 use crate::pages::Pages;
 
 pub struct RealmRuntime {
@@ -38,6 +39,7 @@ pub struct Gatehouse {
     pub config: Config,
     pub store: Store,
     pub pages: Pages,
+    pub metrics: Arc<Metrics>,
     realms: BTreeMap<String, RealmRuntime>,
 }
 
@@ -56,7 +58,9 @@ impl Gatehouse {
         // One pool for the whole process: argon2 work is bounded to about one hash per core,
         // however many realms and providers share it.
         let pool = HashPool::default();
-        let repo: Arc<dyn AccountRepository> = Arc::new(store.clone());
+        let metrics = Arc::new(Metrics::new(&config));
+        let repo: Arc<dyn AccountRepository> =
+            Arc::new(MeteredRepo::new(Arc::new(store.clone()), metrics.clone()));
         let vault = Arc::new(key_vault(&config)?);
         let phc: Arc<dyn PhcVerifier> = Arc::new(PoolPhc(pool.clone()));
         // One outbound HTTP client (connection pool, timeouts, no redirects) for every redirect
@@ -109,6 +113,7 @@ impl Gatehouse {
         let pages = Pages::new(config.server.theme_dir.as_deref())?;
         Ok(Self {
             pages,
+            metrics,
             config,
             store,
             realms,

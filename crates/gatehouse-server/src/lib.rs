@@ -4,6 +4,7 @@
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod pages;
 pub mod routes;
 pub mod serve;

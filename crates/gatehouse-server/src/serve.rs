@@ -24,6 +24,7 @@ pub async fn serve_on(
 ) -> Result<(), ServerError> {
     let local = listener.local_addr().map_err(ServerError::Serve)?;
     tracing::info!(listen = %local, public_url = %gatehouse.config.server.public_url, "serving");
+    let metrics = crate::metrics::spawn_listener(&gatehouse).await?;
     let purge = tokio::spawn(purge_expired(gatehouse.store.clone()));
     // Connect info: the peer's address goes into the audit trail.
     let app =
@@ -33,6 +34,9 @@ pub async fn serve_on(
         .await
         .map_err(ServerError::Serve);
     purge.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     served?;
     tracing::info!("stopped");
     Ok(())

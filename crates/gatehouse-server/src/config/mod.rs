@@ -11,8 +11,8 @@ use std::path::Path;
 
 pub use gatehouse_core::SecretValue;
 pub use model::{
-    Config, KeysConfig, LinkExisting, LogFormat, ProviderConfig, ProviderSettings, RealmConfig,
-    RedirectOptions, ServerConfig, StoreConfig,
+    Config, KeysConfig, LinkExisting, LogFormat, MetricsConfig, ProviderConfig, ProviderSettings,
+    RealmConfig, RedirectOptions, ServerConfig, StoreConfig,
 };
 
 /// The default path of the configuration file; `--config` and `GATEHOUSE_CONFIG` override it.

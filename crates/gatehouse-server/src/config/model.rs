@@ -77,6 +77,37 @@ pub struct ServerConfig {
     /// the built-in ones.
     #[serde(default)]
     pub theme_dir: Option<String>,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[server.metrics]`: Prometheus `/metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// A separate address for `/metrics` (e.g. `127.0.0.1:9090`); when set, the main listener
+    /// does not serve it.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// Scrapers must send `Authorization: Bearer <token>` (`env:`/`file:` reference recommended).
+    #[serde(default)]
+    pub bearer_token: Option<SecretValue>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+            bearer_token: None,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Default for ServerConfig {
@@ -87,6 +118,7 @@ impl Default for ServerConfig {
             log_format: LogFormat::default(),
             log_level: default_log_level(),
             theme_dir: None,
+            metrics: MetricsConfig::default(),
         }
     }
 }

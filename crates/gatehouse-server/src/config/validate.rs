@@ -19,6 +19,7 @@ pub fn check(config: &Config) -> Vec<Problem> {
             ),
         ));
     }
+    check_metrics(config, &mut problems);
     let public_url = &config.server.public_url;
     if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
         || public_url.contains(['?', '#'])
@@ -49,6 +50,33 @@ pub fn check(config: &Config) -> Vec<Problem> {
         check_realm(name, realm, &mut problems);
     }
     problems
+}
+
+fn check_metrics(config: &Config, problems: &mut Vec<Problem>) {
+    let metrics = &config.server.metrics;
+    if let Some(listen) = &metrics.listen {
+        if listen.parse::<SocketAddr>().is_err() {
+            problems.push(Problem::new(
+                "server.metrics.listen",
+                format!("`{listen}` is not an address and port such as 127.0.0.1:9090"),
+            ));
+        } else if *listen == config.server.listen {
+            problems.push(Problem::new(
+                "server.metrics.listen",
+                "must differ from server.listen; leave it out to serve /metrics on server.listen",
+            ));
+        }
+    }
+    if metrics
+        .bearer_token
+        .as_ref()
+        .is_some_and(|t| t.expose().trim().len() < 16)
+    {
+        problems.push(Problem::new(
+            "server.metrics.bearer_token",
+            "must be at least 16 characters (without surrounding spaces); e.g. env:GATEHOUSE_METRICS_TOKEN",
+        ));
+    }
 }
 
 fn valid_name(s: &str) -> bool {

@@ -18,7 +18,9 @@ pub async fn healthz() -> Json<Value> {
 /// probing with a 1 s timeout always gets an answer. The outcome also feeds the store's
 /// availability (which logs when it changes, not here per probe).
 pub async fn readyz(State(gatehouse): State<Arc<Gatehouse>>) -> (StatusCode, Json<Value>) {
-    match gatehouse.store.check(READY_CHECK_LIMIT).await {
+    let checked = gatehouse.store.check(READY_CHECK_LIMIT).await;
+    crate::metrics::store_up(checked.is_ok());
+    match checked {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,

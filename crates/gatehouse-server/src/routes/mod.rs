@@ -33,6 +33,7 @@ pub fn router(gatehouse: Arc<Gatehouse>) -> Router {
             post(password_login::password_login),
         )
         .merge(oidc::routes())
+        .merge(crate::metrics::router(&gatehouse))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http().on_failure(log_failure))
         .with_state(gatehouse)

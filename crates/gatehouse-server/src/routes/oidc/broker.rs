@@ -471,7 +471,12 @@ async fn record(
         redirect: true,
         origin,
     };
-    if let Err(e) = g.store.record_login(&record).await {
+    g.metrics.login(&record);
+    let started = std::time::Instant::now();
+    let written = g.store.record_login(&record).await;
+    let answered = !matches!(&written, Err(e) if e.kind() == gatehouse_store::ErrorKind::Unavailable);
+    crate::metrics::store_write("record_login", started.elapsed(), answered);
+    if let Err(e) = written {
         tracing::error!(realm, error = %e, "could not record a redirect login");
     }
 }

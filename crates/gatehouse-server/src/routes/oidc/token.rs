@@ -80,10 +80,14 @@ async fn form_endpoint(
     }
     let (oidc, auth, form) = (&runtime.oidc, authorization(headers), form_pairs(body));
     let answer = match endpoint {
-        FormEndpoint::Token => oidc
-            .token(auth, form, &runtime.resolver)
-            .await
-            .map(|tokens| Json(tokens).into_response()),
+        FormEndpoint::Token => {
+            let grant = get(&form, "grant_type").map(str::to_owned);
+            let tokens = oidc.token(auth, form, &runtime.resolver).await;
+            if tokens.is_ok() {
+                crate::metrics::token_issued(name, grant.as_deref());
+            }
+            tokens.map(|tokens| Json(tokens).into_response())
+        }
         FormEndpoint::Introspect => oidc
             .introspect(auth, form)
             .await
