@@ -7,6 +7,9 @@ packages=(build-essential pkg-config ca-certificates)
 # The saml connector: samael's build script needs libclang; libxml2 + xmlsec1 (OpenSSL backend) are
 # its signature verification; the xmlsec1 binary signs the test responses.
 packages+=(libssl-dev libclang-dev libxml2-dev libxslt1-dev libxmlsec1-dev libxmlsec1-openssl xmlsec1)
+# The browser of the first-run test and its screenshots (crates/gatehouse-cli/tests/first_run.rs),
+# driven by npm playwright-core from tests/rp/.
+packages+=(chromium)
 # Only for the throwaway PostgreSQL started when none answers on 127.0.0.1:5432.
 packages+=("$@")
 

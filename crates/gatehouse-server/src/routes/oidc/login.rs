@@ -41,6 +41,7 @@ pub async fn show(
                 tx,
                 csrf: &csrf,
                 login_hint: request.login_hint.as_deref(),
+                client_id: &request.client_id,
             },
             found.username.as_deref(),
             None,
@@ -130,6 +131,7 @@ pub async fn submit(
                     tx,
                     csrf,
                     login_hint: None,
+                    client_id: &request.client_id,
                 },
                 Some(&username),
                 Some(refusal.public_message()),
@@ -145,6 +147,7 @@ pub async fn submit(
                     tx,
                     csrf,
                     login_hint: None,
+                    client_id: &request.client_id,
                 },
                 Some(&username),
                 Some(message),
@@ -198,6 +201,8 @@ struct Form<'a> {
     tx: &'a str,
     csrf: &'a str,
     login_hint: Option<&'a str>,
+    /// The application the user is logging in to, named on the page.
+    client_id: &'a str,
 }
 
 fn render(
@@ -227,6 +232,7 @@ fn render(
             csrf_token => form.csrf,
             providers => providers,
             login_hint => form.login_hint,
+            client_name => runtime.oidc.clients.get(form.client_id).map(|c| c.settings.display_name()),
             username,
             error,
         },
