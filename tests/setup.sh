@@ -9,6 +9,9 @@ packages=(build-essential pkg-config ca-certificates)
 packages+=(libssl-dev libclang-dev libxml2-dev libxslt1-dev libxmlsec1-dev libxmlsec1-openssl xmlsec1)
 # The database shells: the audit-trail test reads the rows as an operator would (sqlite3, psql).
 packages+=(sqlite3 postgresql-client)
+# The browser of the first-run test and its screenshots (crates/gatehouse-cli/tests/first_run.rs),
+# driven by npm playwright-core from tests/rp/.
+packages+=(chromium)
 # Only for the throwaway PostgreSQL started when none answers on 127.0.0.1:5432.
 packages+=("$@")
 

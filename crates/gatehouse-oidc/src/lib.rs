@@ -2,6 +2,7 @@
 //! userinfo, introspection, revocation and end-session logic, clients, codes and refresh-token
 //! families. HTTP lives in the server; this crate takes parameters and answers with outcomes.
 
+mod account;
 mod authorize;
 mod clients;
 pub mod crypto;
@@ -16,6 +17,7 @@ mod settings;
 mod token;
 mod tokens;
 
+pub use account::{ACCOUNT_CLIENT_ID, AccountPageSession, account_client};
 pub use authorize::{AuthorizeRejection, AuthorizeRequest, NewSession, error_redirect};
 pub use clients::{Client, ClientCredentials, ClientRegistry, PhcVerifier};
 pub use error::{ErrorCode, OAuthError, OidcError};

@@ -92,6 +92,9 @@ impl OidcProvider {
         )
         .await?;
         let metadata = metadata(&issuer, &tokens)?;
+        // The account page's own client; configuration validation keeps its id free.
+        let mut clients = clients;
+        clients.push(crate::account::account_client(&issuer));
         Ok(Self {
             realm: realm.to_owned(),
             secure_cookies: public_url.starts_with("https://"),

@@ -97,6 +97,9 @@ fn default_scopes() -> Vec<String> {
 #[serde(deny_unknown_fields)]
 pub struct ClientSettings {
     pub client_id: String,
+    /// What the login page calls the application ("Log in to continue to {name}").
+    #[serde(default)]
+    pub name: Option<String>,
     /// A literal, an `env:`/`file:` reference, or a PHC hash (`$argon2id$…`); absent: a public client.
     #[serde(default)]
     pub client_secret: Option<SecretValue>,
@@ -119,6 +122,14 @@ pub struct ClientSettings {
 impl ClientSettings {
     pub fn is_public(&self) -> bool {
         self.client_secret.is_none()
+    }
+
+    /// The name shown to users: `name`, else the client id.
+    pub fn display_name(&self) -> &str {
+        self.name
+            .as_deref()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or(&self.client_id)
     }
 
     /// Problems as (key relative to the client entry, message).

@@ -19,7 +19,7 @@ use gatehouse_store::Store;
 use crate::config::{Config, ProviderSettings, RealmConfig};
 use crate::error::ServerError;
 use crate::metrics::{MeteredRepo, Metrics};
-use crate::pages::Pages;
+use crate::pages::{Brand, Pages};
 
 pub struct RealmRuntime {
     pub name: String,
@@ -110,7 +110,17 @@ impl Gatehouse {
                 },
             );
         }
-        let pages = Pages::new(config.server.theme_dir.as_deref())?;
+        let brands = config
+            .realms
+            .iter()
+            .map(|(name, realm)| {
+                (
+                    name.clone(),
+                    Brand::of(name, realm, &config.server.public_url),
+                )
+            })
+            .collect();
+        let pages = Pages::branded(config.server.theme_dir.as_deref(), brands)?;
         Ok(Self {
             pages,
             metrics,

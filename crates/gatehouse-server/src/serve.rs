@@ -14,7 +14,25 @@ pub async fn serve(gatehouse: Arc<Gatehouse>) -> Result<(), ServerError> {
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|source| ServerError::Listen { addr, source })?;
+    print!("{}", next_steps(&gatehouse));
     serve_on(gatehouse, listener, shutdown_signal()).await
+}
+
+/// What a person opens next, on stdout (the logs go to stderr): each realm's account page and
+/// the discovery document applications are configured with.
+pub fn next_steps(gatehouse: &Gatehouse) -> String {
+    let base = gatehouse.config.server.public_url.trim_end_matches('/');
+    let mut text = format!("Gatehouse is serving {base}\n");
+    for realm in gatehouse.realms() {
+        text.push_str(&format!(
+            "  realm {name}:\n    account page  {base}/realms/{name}/account\n    discovery     {base}/realms/{name}/.well-known/openid-configuration\n",
+            name = realm.name
+        ));
+    }
+    text.push_str(
+        "No account yet? Create the administrator: gatehouse admin bootstrap --realm REALM admin\n",
+    );
+    text
 }
 
 pub async fn serve_on(

@@ -10,9 +10,9 @@ use crate::config::{LogFormat, ServerConfig};
 pub fn init(server: &ServerConfig, level: Option<&str>) {
     let filter = std::env::var("GATEHOUSE_LOG")
         .ok()
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .or_else(|| EnvFilter::try_new(level.unwrap_or(&server.log_level)).ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+        .and_then(|f| EnvFilter::try_new(quiet_migrations(&f)).ok())
+        .or_else(|| EnvFilter::try_new(quiet_migrations(level.unwrap_or(&server.log_level))).ok())
+        .unwrap_or_else(|| EnvFilter::new(quiet_migrations("info")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
@@ -21,4 +21,14 @@ pub fn init(server: &ServerConfig, level: Option<&str>) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// sea-orm-migration logs two lines per migration at `info`; the store logs one line for them
+/// all. A filter that names `sea_orm_migration` itself is left as it is.
+fn quiet_migrations(filter: &str) -> String {
+    if filter.contains("sea_orm_migration") {
+        filter.to_owned()
+    } else {
+        format!("{filter},sea_orm_migration=warn")
+    }
 }

@@ -128,8 +128,24 @@ impl Store {
             .await
             .map_err(fail)?;
         }
+        let pending = Migrator::get_pending_migrations(&txn)
+            .await
+            .map_err(fail)?
+            .len();
         Migrator::up(&txn, None).await.map_err(fail)?;
-        txn.commit().await.map_err(fail)
+        txn.commit().await.map_err(fail)?;
+        // One line for the whole upgrade (sea-orm-migration's own lines are kept at debug by the
+        // server's log filter).
+        if pending > 0 {
+            tracing::info!(
+                applied = pending,
+                backend = self.backend_name(),
+                "store migrated"
+            );
+        } else {
+            tracing::debug!(backend = self.backend_name(), "store schema is current");
+        }
+        Ok(())
     }
 
     /// Readiness: the database answers.

@@ -233,6 +233,18 @@ pub struct RealmConfig {
     /// `[realms.R.flows]`: the bounds of every authentication flow.
     #[serde(default)]
     pub flows: FlowLimits,
+    /// The realm's name on its pages ("Sign in to {display_name}"); the realm id when unset.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// An image (http or https URL) shown above the pages' title.
+    #[serde(default)]
+    pub logo_url: Option<String>,
+    /// The colour of buttons and links, `#rgb` or `#rrggbb`.
+    #[serde(default)]
+    pub primary_color: Option<String>,
+    /// A link in the pages' footer ("Help"): an http(s) or mailto: URL.
+    #[serde(default)]
+    pub help_url: Option<String>,
 }
 
 fn yes() -> bool {

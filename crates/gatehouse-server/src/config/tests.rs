@@ -204,3 +204,33 @@ fn pool_settings_have_safe_defaults_and_are_checked_by_key() {
     let err = problem(&with("acquire_timeout = 5"));
     assert!(err.contains("acquire_timeout"), "{err}");
 }
+
+#[test]
+fn display_keys_are_checked_and_the_account_client_id_is_reserved() {
+    let realm_keys = |keys: &str| {
+        MINIMAL.replace(
+            "[[realms.main.providers]]",
+            &format!("{keys}\n[[realms.main.providers]]"),
+        )
+    };
+    let config = load(&realm_keys(
+        "display_name = \"Example Corp\"\nlogo_url = \"https://example.org/logo.svg\"\nprimary_color = \"#0f766e\"\nhelp_url = \"mailto:help@example.org\"",
+    ))
+    .unwrap();
+    let realm = config.realm("main").unwrap();
+    assert_eq!(realm.display_name.as_deref(), Some("Example Corp"));
+    assert_eq!(realm.primary_color.as_deref(), Some("#0f766e"));
+    let err = problem(&realm_keys("primary_color = \"red; background: url(x)\""));
+    assert!(err.contains("realms.main.primary_color"), "{err}");
+    let err = problem(&realm_keys("logo_url = \"javascript:alert(1)\""));
+    assert!(err.contains("realms.main.logo_url"), "{err}");
+    let err = problem(&realm_keys("help_url = \"ftp://example.org/\""));
+    assert!(err.contains("realms.main.help_url"), "{err}");
+    let err = problem(&realm_keys("display_name = \" \""));
+    assert!(err.contains("realms.main.display_name"), "{err}");
+    let err = problem(&format!(
+        "{MINIMAL}[[realms.main.clients]]\nclient_id = \"account\"\nredirect_uris = [\"https://x.example/cb\"]\n"
+    ));
+    assert!(err.contains("realms.main.clients[0].client_id"), "{err}");
+    assert!(err.contains("built-in account page"), "{err}");
+}

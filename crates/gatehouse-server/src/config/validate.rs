@@ -123,6 +123,7 @@ fn check_realm(name: &str, realm: &RealmConfig, problems: &mut Vec<Problem>) {
     }
     check_clients(name, realm, problems);
     super::policies::check(name, realm, problems);
+    check_display(name, realm, problems);
     let mut seen = HashSet::new();
     for (i, id) in realm.chain.iter().enumerate() {
         if realm.provider(id).is_none() {
@@ -214,6 +215,12 @@ fn check_clients(name: &str, realm: &RealmConfig, problems: &mut Vec<Problem>) {
     let mut ids = HashSet::new();
     for (i, client) in realm.clients.iter().enumerate() {
         let at = format!("realms.{name}.clients[{i}]");
+        if client.client_id == gatehouse_oidc::ACCOUNT_CLIENT_ID {
+            problems.push(Problem::new(
+                format!("{at}.client_id"),
+                "`account` is the realm's built-in account page client; choose another client_id",
+            ));
+        }
         if !ids.insert(client.client_id.as_str()) {
             problems.push(Problem::new(
                 format!("{at}.client_id"),
@@ -260,4 +267,48 @@ fn check_store(store: &StoreConfig, problems: &mut Vec<Problem>) {
             "must be at most 60000 (default 5000)",
         ));
     }
+}
+
+/// The display keys end up in pages (a style sheet, `src` and `href` attributes): only values
+/// that cannot leave their place are taken.
+fn check_display(name: &str, realm: &RealmConfig, problems: &mut Vec<Problem>) {
+    let at = |key: &str| format!("realms.{name}.{key}");
+    if let Some(n) = &realm.display_name
+        && (n.trim().is_empty() || n.chars().count() > 80)
+    {
+        problems.push(Problem::new(
+            at("display_name"),
+            "must be 1 to 80 characters; remove the key to show the realm id",
+        ));
+    }
+    if let Some(color) = &realm.primary_color
+        && !is_hex_color(color)
+    {
+        problems.push(Problem::new(
+            at("primary_color"),
+            format!("`{color}` is not a colour such as \"#1d4ed8\" (#rgb or #rrggbb)"),
+        ));
+    }
+    for (key, value, schemes) in [
+        ("logo_url", &realm.logo_url, &["http", "https"][..]),
+        (
+            "help_url",
+            &realm.help_url,
+            &["http", "https", "mailto"][..],
+        ),
+    ] {
+        if let Some(value) = value
+            && !url::Url::parse(value).is_ok_and(|u| schemes.contains(&u.scheme()))
+        {
+            problems.push(Problem::new(
+                at(key),
+                format!("`{value}` must be an absolute {} URL", schemes.join(" or ")),
+            ));
+        }
+    }
+}
+
+fn is_hex_color(s: &str) -> bool {
+    s.strip_prefix('#')
+        .is_some_and(|hex| matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit()))
 }

@@ -13,7 +13,7 @@ use crate::entities::{browser_session, login_transaction};
 use crate::error::StoreError;
 use crate::store::{Store, stamp};
 
-fn session_from_model(m: browser_session::Model) -> Result<BrowserSession, StoreError> {
+pub(super) fn session_from_model(m: browser_session::Model) -> Result<BrowserSession, StoreError> {
     Ok(BrowserSession {
         amr: from_json(&m.amr, "amr", format_args!("session {}", short(&m.id_hash)))?,
         id_hash: m.id_hash,

@@ -100,7 +100,8 @@ pub fn page(status: StatusCode, html: String) -> Response {
             (header::X_FRAME_OPTIONS, "DENY"),
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+                // Images from anywhere: a realm's `logo_url` (an image runs nothing).
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' http: https: data:; frame-ancestors 'none'",
             ),
         ],
         Html(html),
@@ -133,7 +134,7 @@ pub fn auto_post_page(pages: &Pages, action: &str, fields: &[(String, String)]) 
         minijinja::context! { action, fields, nonce => &nonce },
     );
     let csp = format!(
-        "default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; frame-ancestors 'none'"
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' http: https: data:; script-src 'nonce-{nonce}'; frame-ancestors 'none'"
     );
     let mut response = page(StatusCode::OK, html);
     if let Ok(value) = HeaderValue::from_str(&csp) {

@@ -41,6 +41,7 @@ pub async fn show(
                 tx,
                 csrf: &csrf,
                 login_hint: request.login_hint.as_deref(),
+                client_id: &request.client_id,
             },
             found.username.as_deref(),
             None,
@@ -138,6 +139,7 @@ pub async fn submit(
                     tx,
                     csrf,
                     login_hint: None,
+                    client_id: &request.client_id,
                 },
                 Some(&username),
                 Some(refusal.public_message()),
@@ -153,6 +155,7 @@ pub async fn submit(
                     tx,
                     csrf,
                     login_hint: None,
+                    client_id: &request.client_id,
                 },
                 Some(&username),
                 Some(message),
@@ -206,6 +209,8 @@ struct Form<'a> {
     tx: &'a str,
     csrf: &'a str,
     login_hint: Option<&'a str>,
+    /// The application the user is logging in to, named on the page.
+    client_id: &'a str,
 }
 
 fn render(
@@ -235,6 +240,7 @@ fn render(
             csrf_token => form.csrf,
             providers => providers,
             login_hint => form.login_hint,
+            client_name => runtime.oidc.clients.get(form.client_id).map(|c| c.settings.display_name()),
             username,
             error,
         },

@@ -71,8 +71,17 @@ async fn logout(
             (Some(form), Some(c)) => gatehouse_oidc::crypto::ct_eq(form, &c),
             _ => false,
         };
+    // Confirmation protects a session from a logout link on another site: without a session
+    // there is nothing to protect, and the logout goes straight on.
     if !hinted && !confirmed {
-        return confirm_page(g, runtime);
+        match oidc
+            .current_session(cookie(headers, SESSION_COOKIE).as_deref())
+            .await
+        {
+            Ok(Some(session)) => return confirm_page(g, runtime, &session).await,
+            Ok(None) => {}
+            Err(e) => return internal_page(&g.pages, e),
+        }
     }
     let upstream = match oidc
         .end_session(cookie(headers, SESSION_COOKIE).as_deref())
@@ -155,11 +164,28 @@ fn finish(g: &Gatehouse, runtime: &RealmRuntime, after: AfterLogout) -> Response
     }
 }
 
-fn confirm_page(g: &Gatehouse, runtime: &RealmRuntime) -> Response {
+async fn confirm_page(
+    g: &Gatehouse,
+    runtime: &RealmRuntime,
+    session: &gatehouse_store::BrowserSession,
+) -> Response {
     let csrf = gatehouse_oidc::crypto::random_token();
+    // Only a name for the page: an account that cannot be read is logged out all the same.
+    let username = match g.store.get_account(session.account_id).await {
+        Ok(found) => found.map(|a| a.account.username),
+        Err(e) => {
+            tracing::warn!(error = %e, "logout page: cannot read the account");
+            None
+        }
+    };
     let html = g.pages.render(
         "logout.html",
-        minijinja::context! { realm => &runtime.name, action => runtime.oidc.endpoint("logout"), csrf_token => &csrf },
+        minijinja::context! {
+            realm => &runtime.name,
+            action => runtime.oidc.endpoint("logout"),
+            csrf_token => &csrf,
+            username,
+        },
     );
     let mut response = page(StatusCode::OK, html);
     response.headers_mut().append(

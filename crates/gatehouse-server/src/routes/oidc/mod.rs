@@ -5,7 +5,7 @@ mod broker;
 mod broker_match;
 mod broker_saml;
 mod discovery;
-mod http;
+pub(crate) mod http;
 mod login;
 mod logout;
 mod token;
