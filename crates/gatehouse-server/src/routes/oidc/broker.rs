@@ -474,7 +474,7 @@ async fn record(
     g.metrics.login(&record);
     let started = std::time::Instant::now();
     let written = g.store.record_login(&record).await;
-    let answered = !matches!(&written, Err(e) if e.kind() == gatehouse_store::ErrorKind::Unavailable);
+    let answered = !matches!(&written, Err(e) if e.is_unavailable());
     crate::metrics::store_write("record_login", started.elapsed(), answered);
     if let Err(e) = written {
         tracing::error!(realm, error = %e, "could not record a redirect login");
