@@ -12,9 +12,7 @@ use crate::error::CoreError;
 use crate::plan::{self, LoginPlan, StepDecision};
 use crate::provider::{PasswordCheck, PasswordOutcome, PasswordProvider, VerifiedIdentity};
 use crate::realm::{OnUnavailable, RealmPolicy};
-use crate::repository::{
-    AccountRepository, Attempt, LoginOrigin, LoginRecord, NewLink, RepoError,
-};
+use crate::repository::{AccountRepository, Attempt, LoginOrigin, LoginRecord, NewLink, RepoError};
 use crate::secret::Secret;
 
 /// Why a login was refused. Only [`Refusal::public_message`] may reach the person logging in.
