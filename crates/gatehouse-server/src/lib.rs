@@ -3,7 +3,9 @@
 
 pub mod app;
 pub mod config;
+pub mod edge;
 pub mod error;
+pub mod files;
 pub mod pages;
 pub mod routes;
 pub mod serve;

@@ -5,6 +5,7 @@
 //! Every "use once" operation is therefore a single conditional `UPDATE`/`DELETE` whose
 //! `rows_affected` decides who won; nothing is decided by reading first and writing after.
 
+mod account_end;
 mod codes;
 mod keys;
 mod purge;
@@ -12,6 +13,7 @@ mod sessions;
 mod tokens;
 mod types;
 
+pub(crate) use account_end::end_account_in;
 pub use purge::CODE_REPLAY_GRACE;
 pub use types::{
     AccessTokenRecord, AuthorizationCode, BrowserSession, CodeUse, LoginTransaction,
