@@ -26,16 +26,24 @@ pub(crate) async fn end_account_in(
         .exec(db)
         .await?
         .rows_affected;
-    // Codes before tokens, as in `revoke_code_tokens` (one lock order on PostgreSQL). A revoked
-    // code also marks the tokens a redemption racing with this one is issuing right now.
+    // Codes before tokens, as in `revoke_code_tokens` (one lock order on PostgreSQL). Codes not
+    // redeemed yet go (a redemption then finds none); a redeemed one is marked revoked, which also
+    // revokes the tokens a redemption racing with this one is issuing right now.
     use authorization_code::Column as A;
-    let codes = authorization_code::Entity::update_many()
-        .col_expr(A::RevokedAt, Expr::value(now))
+    let unredeemed = authorization_code::Entity::delete_many()
         .filter(A::AccountId.eq(id))
-        .filter(A::RevokedAt.is_null())
+        .filter(A::UsedAt.is_null())
         .exec(db)
         .await?
         .rows_affected;
+    let codes = unredeemed
+        + authorization_code::Entity::update_many()
+            .col_expr(A::RevokedAt, Expr::value(now))
+            .filter(A::AccountId.eq(id))
+            .filter(A::RevokedAt.is_null())
+            .exec(db)
+            .await?
+            .rows_affected;
     let refresh = revoke_refresh_where(db, refresh_token::Column::AccountId.eq(id), now).await?;
     let access = revoke_access_where(
         db,

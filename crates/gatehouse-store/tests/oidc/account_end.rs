@@ -30,11 +30,18 @@ async fn holder(store: &Store, name: &str, t: DateTime<Utc>) -> AccountId {
         ..super::access(&format!("a-{name}"), Some(&format!("f-{name}")), t)
     };
     store.record_access_token(&access).await.unwrap();
-    let code = AuthorizationCode {
-        account_id: account,
-        ..super::code(&format!("c-{name}"), t)
-    };
-    store.insert_code(&code).await.unwrap();
+    // One code redeemed (its tokens may still be being issued), one not yet.
+    for (code, redeem) in [("c", true), ("u", false)] {
+        let code = AuthorizationCode {
+            account_id: account,
+            ..super::code(&format!("{code}-{name}"), t)
+        };
+        store.insert_code(&code).await.unwrap();
+        if redeem {
+            let used = store.consume_code(REALM, &code.code_hash, t).await.unwrap();
+            assert!(matches!(used, CodeUse::Fresh(_)));
+        }
+    }
     account
 }
 
@@ -102,7 +109,12 @@ store_test!(
         for name in ["dis", "lock", "sup"] {
             assert_eq!(alive(&store, name, t).await, [false; 3], "{name} after");
         }
-        // The unredeemed code reads as revoked too: tokens issued from it now are.
+        // The code not redeemed yet is gone; tokens still being issued from the redeemed one
+        // read as revoked.
+        assert!(matches!(
+            store.consume_code(REALM, &hash("u-dis"), t).await.unwrap(),
+            CodeUse::Missing
+        ));
         let from_code = AccessTokenRecord {
             code_hash: Some(hash("c-dis")),
             family_id: None,
