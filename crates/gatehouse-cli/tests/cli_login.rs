@@ -228,7 +228,10 @@ store_test!(accounts_are_administered_from_the_cli, |store| async move {
     );
 
     // The break-glass link is not removed by accident.
-    env.ok(&["admin", "bootstrap", "--realm", "main", "root"], "pw\n");
+    env.ok(
+        &["admin", "bootstrap", "--realm", "main", "root"],
+        "pw-long-enough\n",
+    );
     let kept = env.run(
         &[
             "user",
@@ -290,7 +293,7 @@ store_test!(
         );
         env.ok(
             &["admin", "bootstrap", "--realm", "main", "root"],
-            "root-pw\n",
+            "root-pw-long-enough\n",
         );
         env.ok(
             &[
@@ -318,7 +321,10 @@ store_test!(
             "{}",
             refused.all()
         );
-        env.ok(&["login", "--realm", "main", "root"], "root-pw\n");
+        env.ok(
+            &["login", "--realm", "main", "root"],
+            "root-pw-long-enough\n",
+        );
 
         // Switching the superseding provider off restores the account.
         let restored = env.run_with(

@@ -108,6 +108,12 @@ store_test!(
         assert!(dry.contains("would change 1 account(s)"), "{dry}");
         // The dry run wrote nothing: the real run below still has the change to make.
         let real = env.ok(&["accounts", "supersede", "--realm", "main"], "");
+        // The real run also names the store it wrote to.
+        let (real, store) = real.rsplit_once("store: ").expect("the store written to");
+        assert!(
+            store.starts_with("sqlite:") || store.starts_with("postgres"),
+            "{store}"
+        );
         assert_eq!(
             real.replace("changed 1", "N"),
             dry.replace("would change 1", "N"),

@@ -239,6 +239,7 @@ impl OidcProvider {
         )
     }
 
+    /// The browser's session, while it lasts and its account may still log in.
     pub async fn current_session(
         &self,
         cookie: Option<&str>,
@@ -246,10 +247,22 @@ impl OidcProvider {
         let Some(cookie) = cookie.filter(|c| !c.is_empty()) else {
             return Ok(None);
         };
-        Ok(self
+        let now = Utc::now();
+        let Some(session) = self
             .store
-            .find_session(&self.realm, &token_hash(cookie), Utc::now())
-            .await?)
+            .find_session(&self.realm, &token_hash(cookie), now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        // Disabling or locking ends the account's sessions; this re-check holds even for a
+        // session that outlived its account's change some other way (a row edited by hand).
+        let usable = self
+            .store
+            .get_account(session.account_id)
+            .await?
+            .is_some_and(|a| a.account.disabled_reason.is_none() && !a.account.is_locked_at(now));
+        Ok(usable.then_some(session))
     }
 
     /// `upstream`: the redirect provider the user logged in through, remembered (its logout hint

@@ -47,6 +47,7 @@ impl Gatehouse {
     /// Connect to the store, apply pending migrations (idempotent) and build every realm, with
     /// its signing keys (created on first start).
     pub async fn open(config: Config) -> Result<Self, ServerError> {
+        crate::files::prepare_sqlite_file(config.store.url.expose());
         let store =
             Store::connect_with(config.store.url.expose(), &config.store.pool_settings()).await?;
         store.migrate().await?;

@@ -3,8 +3,10 @@
 
 pub mod app;
 pub mod config;
+pub mod edge;
 pub mod error;
 pub mod metrics;
+pub mod files;
 pub mod pages;
 pub mod routes;
 pub mod serve;

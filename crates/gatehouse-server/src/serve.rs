@@ -1,6 +1,16 @@
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
 
 use crate::app::Gatehouse;
 use crate::error::ServerError;
@@ -35,6 +45,14 @@ pub fn next_steps(gatehouse: &Gatehouse) -> String {
     text
 }
 
+/// Serves until `shutdown` completes, then lets requests in flight finish.
+///
+/// The connection limits of `[server]` are hyper's and tower-http's own settings, applied here:
+/// hyper reads each request head within `keep_alive_timeout_s` (its clock also runs while a
+/// kept-alive connection waits for its next request), a new connection whose first request has not
+/// begun within `header_read_timeout_s` is dropped, `edge` gives every body `body_read_timeout_s`,
+/// and at most `max_connections` are served at once (the next accept waits for a permit, so the
+/// others queue in the kernel's backlog rather than in memory).
 pub async fn serve_on(
     gatehouse: Arc<Gatehouse>,
     listener: TcpListener,
@@ -42,22 +60,81 @@ pub async fn serve_on(
 ) -> Result<(), ServerError> {
     let local = listener.local_addr().map_err(ServerError::Serve)?;
     tracing::info!(listen = %local, public_url = %gatehouse.config.server.public_url, "serving");
+    let settings = &gatehouse.config.server;
+    let first_request = Duration::from_secs(settings.header_read_timeout_s);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(settings.keep_alive_timeout_s))
+        .keep_alive(true);
+    let permits = Arc::new(Semaphore::new(settings.max_connections));
+    let app = crate::edge::wrap(routes::router(gatehouse.clone()), &gatehouse);
     let metrics = crate::metrics::spawn_listener(&gatehouse).await?;
     let purge = tokio::spawn(purge_expired(gatehouse.store.clone()));
-    // Connect info: the peer's address goes into the audit trail.
-    let app =
-        routes::router(gatehouse).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServerError::Serve);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let began = Arc::new(AtomicBool::new(false));
+        let service = {
+            let began = began.clone();
+            let app = app.clone();
+            hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                began.store(true, Ordering::Relaxed);
+                // The peer's address goes into the audit trail (`routes::peer`).
+                request.extensions_mut().insert(ConnectInfo(peer));
+                app.clone().oneshot(request.map(Body::new))
+            })
+        };
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _permit = permit;
+            tokio::select! {
+                served = connection => {
+                    if let Err(e) = served {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                // Dropping the connection closes its socket.
+                () = no_request_within(first_request, &began) => {
+                    tracing::debug!("connection closed: no complete request head in time");
+                }
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
     purge.abort();
     if let Some(metrics) = metrics {
         metrics.abort();
     }
-    served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Completes after `limit` unless a request began by then; otherwise never.
+async fn no_request_within(limit: Duration, began: &AtomicBool) {
+    tokio::time::sleep(limit).await;
+    if began.load(Ordering::Relaxed) {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Expired sessions, login transactions, codes and tokens would otherwise pile up in the store.

@@ -275,28 +275,62 @@ impl Store {
             .collect()
     }
 
-    /// Disables the account with `Some(reason)`, enables it with `None`.
+    /// Disables the account with `Some(reason)`, ending its sessions and revoking its tokens in
+    /// the same transaction; enables it with `None`.
     pub async fn set_disabled(
         &self,
         id: AccountId,
         reason: Option<String>,
     ) -> Result<(), StoreError> {
-        self.update_account(id, account::Column::DisabledReason, reason)
+        let ends = reason.is_some();
+        self.update_account_ending(id, account::Column::DisabledReason, reason, ends)
             .await
     }
 
-    /// Locks the account until the given time, or unlocks it with `None`.
+    /// Locks the account until the given time (ending its sessions and revoking its tokens in the
+    /// same transaction, as a disable does), or unlocks it with `None`.
     pub async fn set_locked_until(
         &self,
         id: AccountId,
         until: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<(), StoreError> {
-        self.update_account(
+        let ends = until.is_some_and(|t| t > chrono::Utc::now());
+        self.update_account_ending(
             id,
             account::Column::LockedUntil,
             until.map(crate::store::stamp),
+            ends,
         )
         .await
+    }
+
+    /// [`Self::update_account`], and with `end` the account's sessions and tokens end in the same
+    /// transaction (`oidc::account_end`).
+    async fn update_account_ending(
+        &self,
+        id: AccountId,
+        column: account::Column,
+        value: impl Into<sea_orm::Value>,
+        end: bool,
+    ) -> Result<(), StoreError> {
+        if !end {
+            return self.update_account(id, column, value).await;
+        }
+        let at = now();
+        let txn = self.begin_write().await?;
+        let done = account::Entity::update_many()
+            .col_expr(column, Expr::value(value))
+            .col_expr(account::Column::UpdatedAt, Expr::value(at))
+            .filter(account::Column::Id.eq(TextUuid(id.0)))
+            .exec(&txn)
+            .await?;
+        if done.rows_affected == 0 {
+            return Err(not_found(id));
+        }
+        crate::oidc::end_account_in(&txn, id, at).await?;
+        txn.commit().await?;
+        self.login_cache.invalidate();
+        Ok(())
     }
 
     /// Replaces the roles an administrator assigned. [`Account::roles`] also holds the roles a

@@ -40,6 +40,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         use crate::entities::account;
         let at = chrono::Utc::now();
+        let ends = reason.is_some();
         let txn = self.begin_write().await?;
         let done = account::Entity::update_many()
             .col_expr(account::Column::DisabledReason, Expr::value(reason))
@@ -49,6 +50,10 @@ impl Store {
             .await?;
         if done.rows_affected == 0 {
             return Err(StoreError::NotFound(format!("account {id}")));
+        }
+        // A disabled (or superseded) account ends everywhere with it (`oidc::account_end`).
+        if ends {
+            crate::oidc::end_account_in(&txn, id, stamp(at)).await?;
         }
         audit_event::Entity::insert(audit_event::ActiveModel {
             id: NotSet,

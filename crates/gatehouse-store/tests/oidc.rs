@@ -1,6 +1,8 @@
 //! The OpenID Provider's state, on SQLite and PostgreSQL: round trips, expiry, and the "use once"
 //! guarantees under concurrency, including from two separate pools (two instances).
 
+#[path = "oidc/account_end.rs"]
+mod account_end;
 #[path = "oidc/codes.rs"]
 mod codes;
 mod common;

@@ -13,9 +13,48 @@ use std::sync::Arc;
 use gatehouse_server::{Config, Gatehouse};
 
 use crate::Failure;
-use crate::cli::{Cli, Command};
+use crate::cli::{AccountsCommand, Cli, Command, KeysCommand, UserCommand};
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let writes = writes(&cli.command);
+    let config = match &cli.command {
+        Command::CheckConfig | Command::Serve => None,
+        _ => Some(load_config(&cli.config)?),
+    };
+    // A SQLite file that does not exist yet is created by the command: say so, since a wrong
+    // `--config` would otherwise go unnoticed.
+    let created = config.as_ref().and_then(|c| {
+        gatehouse_server::config::sqlite_file(c.store.url.expose())
+            .filter(|file| !Path::new(file).exists())
+            .map(|_| ())
+    });
+    run_command(cli).await?;
+    if writes && let Some(config) = config {
+        let url = gatehouse_store::redact_url(config.store.url.expose());
+        let new = if created.is_some() {
+            " (created now)"
+        } else {
+            ""
+        };
+        println!("store: {url}{new}");
+    }
+    Ok(())
+}
+
+/// Commands that change the store, which then name it.
+fn writes(command: &Command) -> bool {
+    match command {
+        Command::Migrate | Command::Admin(_) => true,
+        Command::User(c) => !matches!(c, UserCommand::Show { .. } | UserCommand::List { .. }),
+        Command::Accounts(AccountsCommand::Supersede { dry_run, .. }) => !dry_run,
+        Command::Keys(c) => matches!(c, KeysCommand::Rotate { .. }),
+        Command::Serve | Command::CheckConfig | Command::Explain { .. } | Command::Login { .. } => {
+            false
+        }
+    }
+}
+
+async fn run_command(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::CheckConfig => service::check_config(&cli.config),
         Command::Migrate => service::migrate(&open(&cli.config, QUIET).await?).await,

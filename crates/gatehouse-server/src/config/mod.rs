@@ -4,6 +4,7 @@
 mod env_overlay;
 mod model;
 mod policies;
+mod paths;
 mod validate;
 
 use std::fmt;
@@ -14,6 +15,8 @@ pub use model::{
     Config, KeysConfig, LinkExisting, LogFormat, MetricsConfig, ProviderConfig, ProviderSettings,
     RealmConfig, RedirectOptions, ServerConfig, StoreConfig,
 };
+
+pub use paths::sqlite_file;
 
 /// The default path of the configuration file; `--config` and `GATEHOUSE_CONFIG` override it.
 pub const DEFAULT_PATH: &str = "config/gatehouse.toml";
@@ -65,13 +68,42 @@ impl Config {
                 ),
             )],
         })?;
-        Self::from_toml(&text, &path.display().to_string(), std::env::vars())
+        // Relative paths in the file are relative to its folder (`paths`), not to the working
+        // directory of whoever runs the command.
+        let folder = path.parent().unwrap_or(Path::new(""));
+        let base = std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf());
+        Self::parse(
+            &text,
+            &path.display().to_string(),
+            std::env::vars(),
+            Some(&base),
+        )
     }
 
+    /// Paths stay as written (relative to the working directory).
     pub fn from_toml(
         text: &str,
         source: &str,
         env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        Self::parse(text, source, env, None)
+    }
+
+    /// [`Config::from_toml`] with relative paths resolved against `base` (the file's folder).
+    pub fn from_toml_in(
+        text: &str,
+        source: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+        base: &Path,
+    ) -> Result<Config, ConfigError> {
+        Self::parse(text, source, env, Some(base))
+    }
+
+    fn parse(
+        text: &str,
+        source: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+        base: Option<&Path>,
     ) -> Result<Config, ConfigError> {
         let fail = |problems| ConfigError {
             source: source.to_owned(),
@@ -82,9 +114,12 @@ impl Config {
         })?;
         let applied = env_overlay::apply(&mut table, env)
             .map_err(|e| fail(vec![Problem::new("(environment)", e)]))?;
+        if let Some(base) = base {
+            paths::resolve_table(&mut table, base);
+        }
 
-        let config: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
                 let key = match e.path().to_string() {
                     p if p == "." => "(top level)".to_owned(),
                     p => p,
@@ -100,6 +135,9 @@ impl Config {
                 }
                 fail(vec![Problem::new(key, message)])
             })?;
+        if let Some(base) = base {
+            paths::resolve_config(&mut config, base);
+        }
 
         let problems = validate::check(&config);
         if problems.is_empty() {

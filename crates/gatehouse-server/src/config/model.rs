@@ -77,6 +77,19 @@ pub struct ServerConfig {
     /// the built-in ones.
     #[serde(default)]
     pub theme_dir: Option<String>,
+    /// A new connection's first request head must be complete within this many seconds.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_s: u64,
+    /// A request body must be read completely within this many seconds of its head.
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout_s: u64,
+    /// A kept-alive connection waiting for (and reading the head of) its next request is closed
+    /// after this many seconds.
+    #[serde(default = "default_keep_alive_timeout")]
+    pub keep_alive_timeout_s: u64,
+    /// Connections served at once; further ones wait in the listen backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     #[serde(default)]
     pub metrics: MetricsConfig,
 }
@@ -119,8 +132,25 @@ impl Default for ServerConfig {
             log_level: default_log_level(),
             theme_dir: None,
             metrics: MetricsConfig::default(),
+            header_read_timeout_s: default_header_read_timeout(),
+            body_read_timeout_s: default_body_read_timeout(),
+            keep_alive_timeout_s: default_keep_alive_timeout(),
+            max_connections: default_max_connections(),
         }
     }
+}
+
+fn default_header_read_timeout() -> u64 {
+    10
+}
+fn default_body_read_timeout() -> u64 {
+    30
+}
+fn default_keep_alive_timeout() -> u64 {
+    60
+}
+fn default_max_connections() -> usize {
+    10_000
 }
 
 fn default_listen() -> String {

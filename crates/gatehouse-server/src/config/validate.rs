@@ -29,6 +29,28 @@ pub fn check(config: &Config) -> Vec<Problem> {
             format!("`{public_url}` must be an http:// or https:// URL without query or fragment"),
         ));
     }
+    let server = &config.server;
+    for (key, value) in [
+        ("server.header_read_timeout_s", server.header_read_timeout_s),
+        ("server.body_read_timeout_s", server.body_read_timeout_s),
+        ("server.keep_alive_timeout_s", server.keep_alive_timeout_s),
+    ] {
+        if !(1..=3600).contains(&value) {
+            problems.push(Problem::new(
+                key,
+                format!("{value} is out of range: give 1 to 3600 seconds"),
+            ));
+        }
+    }
+    if !(1..=1_000_000).contains(&server.max_connections) {
+        problems.push(Problem::new(
+            "server.max_connections",
+            format!(
+                "{} is out of range: give 1 to 1000000 (default 10000)",
+                server.max_connections
+            ),
+        ));
+    }
     let store_url = config.store.url.expose();
     if !["sqlite:", "postgres://", "postgresql://"]
         .iter()

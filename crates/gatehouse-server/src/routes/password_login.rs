@@ -65,8 +65,13 @@ pub async fn password_login(
         ));
     };
     let Json(request) = body.map_err(|rejection| {
+        // A body over the limit is refused as such (413), not as malformed.
+        let status = match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
         JsonError::new(
-            StatusCode::BAD_REQUEST,
+            status,
             "invalid_request",
             format!(
                 "expected a JSON body {{\"login\": \"…\", \"password\": \"…\"}}: {}",

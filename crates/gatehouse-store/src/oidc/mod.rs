@@ -6,6 +6,7 @@
 //! `rows_affected` decides who won; nothing is decided by reading first and writing after.
 
 mod account_sessions;
+mod account_end;
 mod codes;
 mod keys;
 mod purge;
@@ -13,6 +14,7 @@ mod sessions;
 mod tokens;
 mod types;
 
+pub(crate) use account_end::end_account_in;
 pub use purge::CODE_REPLAY_GRACE;
 pub use types::{
     AccessTokenRecord, AuthorizationCode, BrowserSession, CodeUse, LoginTransaction,

@@ -98,7 +98,7 @@ pub(super) async fn revoke_access_where(
 }
 
 /// Revokes the refresh tokens matching `cond` that are not revoked yet.
-async fn revoke_refresh_where(
+pub(super) async fn revoke_refresh_where(
     db: &impl ConnectionTrait,
     cond: SimpleExpr,
     now: DateTime<Utc>,
