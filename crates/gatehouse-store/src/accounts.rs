@@ -329,7 +329,6 @@ impl Store {
         }
         crate::oidc::end_account_in(&txn, id, at).await?;
         txn.commit().await?;
-        self.login_cache.invalidate();
         Ok(())
     }
 

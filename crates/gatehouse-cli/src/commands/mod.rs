@@ -48,9 +48,11 @@ fn writes(command: &Command) -> bool {
         Command::User(c) => !matches!(c, UserCommand::Show { .. } | UserCommand::List { .. }),
         Command::Accounts(AccountsCommand::Supersede { dry_run, .. }) => !dry_run,
         Command::Keys(c) => matches!(c, KeysCommand::Rotate { .. }),
-        Command::Serve | Command::CheckConfig | Command::Explain { .. } | Command::Login { .. } => {
-            false
-        }
+        Command::Serve
+        | Command::CheckConfig
+        | Command::Explain { .. }
+        | Command::Login { .. }
+        | Command::Audit(_) => false,
     }
 }
 

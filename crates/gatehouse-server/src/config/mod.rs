@@ -3,8 +3,8 @@
 
 mod env_overlay;
 mod model;
-mod policies;
 mod paths;
+mod policies;
 mod validate;
 
 use std::fmt;

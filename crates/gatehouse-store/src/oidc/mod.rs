@@ -5,8 +5,8 @@
 //! Every "use once" operation is therefore a single conditional `UPDATE`/`DELETE` whose
 //! `rows_affected` decides who won; nothing is decided by reading first and writing after.
 
-mod account_sessions;
 mod account_end;
+mod account_sessions;
 mod codes;
 mod keys;
 mod purge;
