@@ -87,7 +87,7 @@ fn env_with_root(store: gatehouse_store::testing::TestStore) -> Env {
     let env = Env::new(store, OIDC_REALM);
     env.ok_with(
         &["admin", "bootstrap", "--realm", "main", "root"],
-        "s3cret-pw\n",
+        "s3cret-password\n",
         &OIDC_SECRETS,
     );
     env
@@ -112,7 +112,7 @@ store_test!(
             .unwrap();
         assert_eq!(ready.status().as_u16(), 200);
 
-        assert_eq!(login(&server, "s3cret-pw").await, 200);
+        assert_eq!(login(&server, "s3cret-password").await, 200);
         assert_eq!(login(&server, "wrong-pw").await, 401);
         let token = reqwest::Client::new()
             .post(format!("{}/realms/main/token", server.base))
@@ -194,6 +194,16 @@ store_test!(
 );
 
 store_test!(
+    metrics_are_not_on_the_main_listener_without_a_token,
+    |store| async move {
+        let env = env_with_root(store);
+        let server = Server::start_with(&env, &OIDC_SECRETS.to_vec()).await;
+        let (status, _) = scrape(&format!("{}/metrics", server.base), None).await;
+        assert_eq!(status, 404, "the main listener faces users");
+    }
+);
+
+store_test!(
     metrics_on_their_own_listen_address_only,
     |store| async move {
         let env = env_with_root(store);
@@ -202,7 +212,7 @@ store_test!(
         let mut vars = OIDC_SECRETS.to_vec();
         vars.push(("GATEHOUSE_SERVER__METRICS__LISTEN", &listen));
         let server = Server::start_with(&env, &vars).await;
-        assert_eq!(login(&server, "s3cret-pw").await, 200);
+        assert_eq!(login(&server, "s3cret-password").await, 200);
 
         let (status, _) = scrape(&format!("{}/metrics", server.base), None).await;
         assert_eq!(status, 404, "not on the main listener");
@@ -238,7 +248,14 @@ store_test!(ldap_servers_are_up_or_down_by_url, |store| async move {
     let realms = include_str!("../../../fixtures/realms/ldap-mixed.toml")
         .replace("\"@LDAP_URL@\"", &format!("\"{dead}\", \"{live}\""));
     let env = Env::new(store, &realms);
-    let server = Server::start_with(&env, &[("GATEHOUSE_TEST_SVC_PASSWORD", "svc-pw")]).await;
+    let server = Server::start_with(
+        &env,
+        &[
+            ("GATEHOUSE_TEST_SVC_PASSWORD", "svc-pw"),
+            ("GATEHOUSE_SERVER__METRICS__BEARER_TOKEN", TOKEN),
+        ],
+    )
+    .await;
     let status = reqwest::Client::new()
         .post(format!(
             "{}/realms/corpfirst/api/v1/password-login",
@@ -250,7 +267,7 @@ store_test!(ldap_servers_are_up_or_down_by_url, |store| async move {
         .unwrap()
         .status();
     assert_eq!(status.as_u16(), 401);
-    let (_, text) = scrape(&format!("{}/metrics", server.base), None).await;
+    let (_, text) = scrape(&format!("{}/metrics", server.base), Some(TOKEN)).await;
     let up = |url: &str| value(&text, "gatehouse_ldap_server_up", &[("url", url)]);
     assert_eq!(up(&dead), Some(0.0), "{text}");
     assert_eq!(up(&live), Some(1.0), "{text}");

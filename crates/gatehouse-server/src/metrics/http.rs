@@ -1,5 +1,6 @@
-//! `GET /metrics`: on the main listener, or only on `server.metrics.listen` when that is set;
-//! behind `server.metrics.bearer_token` when that is set.
+//! `GET /metrics`: only on `server.metrics.listen` when that is set; else on the main listener,
+//! and there only behind `server.metrics.bearer_token`: the main listener faces users, and the
+//! figures (realms, providers, failure rates) are not theirs to read.
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use crate::error::ServerError;
 /// The `/metrics` route, for the main router (empty when metrics are off or served elsewhere).
 pub fn router(gatehouse: &Gatehouse) -> Router<Arc<Gatehouse>> {
     let settings = &gatehouse.config.server.metrics;
-    if gatehouse.metrics.enabled() && settings.listen.is_none() {
+    if gatehouse.metrics.enabled() && settings.listen.is_none() && settings.bearer_token.is_some() {
         Router::new().route("/metrics", get(metrics))
     } else {
         Router::new()
@@ -29,7 +30,13 @@ pub fn router(gatehouse: &Gatehouse) -> Router<Arc<Gatehouse>> {
 pub async fn spawn_listener(
     gatehouse: &Arc<Gatehouse>,
 ) -> Result<Option<JoinHandle<()>>, ServerError> {
-    let Some(addr) = gatehouse.config.server.metrics.listen.clone() else {
+    let settings = &gatehouse.config.server.metrics;
+    let Some(addr) = settings.listen.clone() else {
+        if gatehouse.metrics.enabled() && settings.bearer_token.is_none() {
+            tracing::info!(
+                "/metrics is not served: set server.metrics.listen or server.metrics.bearer_token"
+            );
+        }
         return Ok(None);
     };
     if !gatehouse.metrics.enabled() {

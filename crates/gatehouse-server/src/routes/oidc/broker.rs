@@ -237,6 +237,11 @@ async fn callback(
     let Ok(runtime) = g.realm(realm) else {
         return error_page(&g.pages, StatusCode::NOT_FOUND, "No such realm.", None);
     };
+    // Only a configured provider's callback is recorded: the path segment would otherwise put
+    // any string a client makes up into the audit trail and the metrics' label sets.
+    if !runtime.redirect_providers.contains_key(provider) {
+        return error_page(&g.pages, StatusCode::NOT_FOUND, "No such provider.", None);
+    }
     let began = Instant::now();
     // Refused before the upstream's answer is looked at: a re-POSTed or stale callback (its
     // login finished, expired or never existed), or one from another browser than the one that
