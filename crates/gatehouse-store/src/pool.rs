@@ -73,6 +73,10 @@ impl PoolSettings {
                 // A connection to a file in this process cannot have gone away: testing it before
                 // each use would cost a round trip to its thread for every statement.
                 options.test_before_acquire(false);
+                // Nor can the file be "down": a connection is busy only while its statement waits
+                // for the write lock, which the busy timeout bounds. An acquire timeout below it
+                // would fail healthy requests on a loaded machine, opening the store included.
+                options.acquire_timeout(self.acquire_timeout.max(busy));
                 if memory {
                     // The only connection holds the whole database: it must never be recycled.
                     options.idle_timeout(None).max_lifetime(None);
