@@ -197,7 +197,7 @@ store_test!(
     metrics_are_not_on_the_main_listener_without_a_token,
     |store| async move {
         let env = env_with_root(store);
-        let server = Server::start_with(&env, &OIDC_SECRETS.to_vec()).await;
+        let server = Server::start_with(&env, &OIDC_SECRETS).await;
         let (status, _) = scrape(&format!("{}/metrics", server.base), None).await;
         assert_eq!(status, 404, "the main listener faces users");
     }

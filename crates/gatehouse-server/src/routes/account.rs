@@ -133,8 +133,15 @@ pub async fn callback(
     };
     let oidc = &runtime.oidc;
     let params = query_pairs(query.as_deref());
+    // The query is anyone's to write: a fixed message per code, never its `error_description`,
+    // so a crafted link cannot put words on a page of the broker's own domain.
     if let Some(error) = get(&params, "error") {
-        let message = get(&params, "error_description").unwrap_or(error);
+        let message = match error {
+            "access_denied" => "The login was cancelled or refused.",
+            "login_required" | "interaction_required" => "Please log in again.",
+            "temporarily_unavailable" => "The service is busy; please try again in a moment.",
+            _ => "The login did not complete; please try again.",
+        };
         return realm_error(&g, &realm, StatusCode::BAD_REQUEST, message);
     }
     let (Some(code), Some(state)) = (get(&params, "code"), get(&params, "state")) else {
