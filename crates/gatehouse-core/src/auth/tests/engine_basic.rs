@@ -13,11 +13,7 @@ async fn a_mechanism_step_challenges_then_succeeds_with_its_amr_and_the_policy_a
         vec![TestMechanism::new("first", "pwd", &[&alice])],
     );
     let now = Utc::now();
-    let answer = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
+    let answer = s.start("p", now).await;
     let Answer::Challenge {
         mechanism,
         fields,
@@ -67,31 +63,15 @@ async fn steps_run_in_order_and_amr_accumulates_without_repeats() {
         ],
     );
     let now = Utc::now();
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
-    let b = s
-        .engine
-        .submit(&state(&a), fields_ok("alice"), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
+    let b = s.submit(&a, fields_ok("alice"), now).await;
     let Answer::Challenge { mechanism, .. } = &b else {
         panic!("{b:?}")
     };
     assert_eq!(mechanism.to_string(), "otp");
     // The later steps prove the flow's account: no login needed.
-    let c = s
-        .engine
-        .submit(&state(&b), fields(&[("code", "ok")]), now)
-        .await
-        .unwrap();
-    let d = s
-        .engine
-        .submit(&state(&c), fields(&[("code", "ok")]), now)
-        .await
-        .unwrap();
+    let c = s.submit(&b, fields(&[("code", "ok")]), now).await;
+    let d = s.submit(&c, fields(&[("code", "ok")]), now).await;
     let done = success(d);
     assert_eq!(done.amr, vec!["pwd", "otp"]);
     assert_eq!(done.passed.len(), 3);
@@ -112,21 +92,9 @@ async fn a_later_factor_proving_another_account_is_a_failed_input() {
         ],
     );
     let now = Utc::now();
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
-    let b = s
-        .engine
-        .submit(&state(&a), fields_ok("alice"), now)
-        .await
-        .unwrap();
-    let c = s
-        .engine
-        .submit(&state(&b), fields_ok("bob"), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
+    let b = s.submit(&a, fields_ok("alice"), now).await;
+    let c = s.submit(&b, fields_ok("bob"), now).await;
     let Answer::Challenge { error, .. } = &c else {
         panic!("{c:?}")
     };
@@ -151,11 +119,7 @@ async fn a_choice_offers_its_mechanisms_and_begins_the_one_picked() {
         ],
     );
     let now = Utc::now();
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
     let Answer::Choose { choices, .. } = &a else {
         panic!("{a:?}")
     };
@@ -163,21 +127,13 @@ async fn a_choice_offers_its_mechanisms_and_begins_the_one_picked() {
     assert_eq!(ids, ["first", "otp"]);
 
     // A choice that was not offered is a failed input, and the choice is offered again.
-    let b = s
-        .engine
-        .submit(&state(&a), Input::Choice("password".into()), now)
-        .await
-        .unwrap();
+    let b = s.submit(&a, Input::Choice("password".into()), now).await;
     let Answer::Choose { error, .. } = &b else {
         panic!("{b:?}")
     };
     assert!(error.is_some());
 
-    let c = s
-        .engine
-        .submit(&state(&b), Input::Choice("otp".into()), now)
-        .await
-        .unwrap();
+    let c = s.submit(&b, Input::Choice("otp".into()), now).await;
     let Answer::Challenge { mechanism, .. } = &c else {
         panic!("{c:?}")
     };
@@ -207,31 +163,15 @@ async fn a_choice_offers_only_enrolled_mechanisms_and_one_left_is_begun_directly
         ],
     );
     let now = Utc::now();
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
-    let b = s
-        .engine
-        .submit(&state(&a), fields_ok("alice"), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
+    let b = s.submit(&a, fields_ok("alice"), now).await;
     assert!(
         matches!(&b, Answer::Choose { choices, .. } if choices.len() == 2),
         "{b:?}"
     );
 
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
-    let b = s
-        .engine
-        .submit(&state(&a), fields_ok("bob"), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
+    let b = s.submit(&a, fields_ok("bob"), now).await;
     let Answer::Challenge { mechanism, .. } = &b else {
         panic!("{b:?}")
     };
@@ -252,16 +192,8 @@ async fn a_mechanism_the_account_has_not_enrolled_ends_the_flow() {
         ],
     );
     let now = Utc::now();
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
-    let b = s
-        .engine
-        .submit(&state(&a), fields_ok("bob"), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
+    let b = s.submit(&a, fields_ok("bob"), now).await;
     assert_eq!(failure_code(&b), "not_enrolled");
     assert_eq!(s.flows.len(), 0);
 }
@@ -274,11 +206,7 @@ async fn a_redirect_step_answers_the_location_and_resumes_on_the_callback() {
         vec![TestMechanism::new("idp", "fed", &[&alice]).redirect()],
     );
     let now = Utc::now();
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
     let Answer::Redirect {
         state_id, location, ..
     } = &a
@@ -329,16 +257,8 @@ async fn a_choice_whose_pick_cannot_begin_is_offered_again() {
         ],
     );
     let now = Utc::now();
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
-    let b = s
-        .engine
-        .submit(&state(&a), Input::Choice("idp".into()), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
+    let b = s.submit(&a, Input::Choice("idp".into()), now).await;
     let Answer::Choose { error, .. } = &b else {
         panic!("{b:?}")
     };

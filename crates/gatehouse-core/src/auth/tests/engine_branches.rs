@@ -29,11 +29,7 @@ async fn a_branch_on_a_group_adds_a_step_for_admins_only() {
         ],
     );
     let now = Utc::now();
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
     let done = success(
         s.engine
             .submit(&state(&a), fields_ok("user"), now)
@@ -42,16 +38,8 @@ async fn a_branch_on_a_group_adds_a_step_for_admins_only() {
     );
     assert_eq!(done.amr, vec!["pwd"]);
 
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
-    let b = s
-        .engine
-        .submit(&state(&a), fields_ok("root"), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
+    let b = s.submit(&a, fields_ok("root"), now).await;
     let Answer::Challenge { mechanism, .. } = &b else {
         panic!("{b:?}")
     };
@@ -87,28 +75,12 @@ async fn a_branch_can_jump_over_steps_and_deny() {
         ],
     );
     let now = Utc::now();
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
-    let b = s
-        .engine
-        .submit(&state(&a), fields_ok("alice"), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
+    let b = s.submit(&a, fields_ok("alice"), now).await;
     assert_eq!(failure_code(&b), "denied");
 
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
-    let b = s
-        .engine
-        .submit(&state(&a), fields_ok("bob"), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
+    let b = s.submit(&a, fields_ok("bob"), now).await;
     let Answer::Challenge { mechanism, .. } = &b else {
         panic!("{b:?}")
     };
@@ -185,22 +157,10 @@ async fn a_branch_tests_the_first_provider_and_the_enrolment() {
         ],
     );
     let now = Utc::now();
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
-    let b = s
-        .engine
-        .submit(&state(&a), fields_ok("alice"), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
+    let b = s.submit(&a, fields_ok("alice"), now).await;
     assert!(matches!(b, Answer::Challenge { .. }), "{b:?}");
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
     let done = success(
         s.engine
             .submit(&state(&a), fields_ok("bob"), now)
@@ -261,11 +221,7 @@ async fn the_documented_example_asks_admins_for_the_other_mechanism() {
     let now = Utc::now();
     let pick = |answer: &Answer, what: &str| (state(answer), Input::Choice(what.into()));
 
-    let a = s
-        .engine
-        .start("staff", FlowStart::default(), now)
-        .await
-        .unwrap();
+    let a = s.start("staff", now).await;
     let (id, input) = pick(&a, "first");
     let b = s.engine.submit(&id, input, now).await.unwrap();
     let done = success(
@@ -276,18 +232,10 @@ async fn the_documented_example_asks_admins_for_the_other_mechanism() {
     );
     assert_eq!(done.amr, vec!["pwd"]);
 
-    let a = s
-        .engine
-        .start("staff", FlowStart::default(), now)
-        .await
-        .unwrap();
+    let a = s.start("staff", now).await;
     let (id, input) = pick(&a, "otp");
     let b = s.engine.submit(&id, input, now).await.unwrap();
-    let c = s
-        .engine
-        .submit(&state(&b), fields_ok("bob"), now)
-        .await
-        .unwrap();
+    let c = s.submit(&b, fields_ok("bob"), now).await;
     let Answer::Challenge { mechanism, .. } = &c else {
         panic!("{c:?}")
     };

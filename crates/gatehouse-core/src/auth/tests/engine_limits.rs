@@ -29,11 +29,7 @@ fn is_invalid_state(e: &CoreError) -> bool {
 async fn a_state_id_works_once_and_a_replay_advances_nothing() {
     let (s, _) = one_step();
     let now = Utc::now();
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
     let first = state(&a);
     let b = s
         .engine
@@ -75,11 +71,7 @@ async fn a_state_id_works_once_and_a_replay_advances_nothing() {
 async fn a_refused_input_also_rotates_the_state_id() {
     let (s, _) = one_step();
     let now = Utc::now();
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
     let b = s
         .engine
         .submit(
@@ -112,11 +104,7 @@ async fn a_refused_input_also_rotates_the_state_id() {
 async fn a_flow_expires_after_its_lifetime() {
     let (s, _) = one_step();
     let started = Utc::now();
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), started)
-        .await
-        .unwrap();
+    let a = s.start("p", started).await;
     let late = started + Duration::seconds(600);
     let err = s
         .engine
@@ -136,16 +124,8 @@ async fn a_flow_expires_after_its_lifetime() {
         vec![TestMechanism::new("first", "pwd", &[&alice])],
         limits,
     );
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), started)
-        .await
-        .unwrap();
-    let b = s
-        .engine
-        .start("p", FlowStart::default(), started)
-        .await
-        .unwrap();
+    let a = s.start("p", started).await;
+    let b = s.start("p", started).await;
     let just_before = started + Duration::seconds(59);
     success(
         s.engine
@@ -255,26 +235,10 @@ async fn failures_count_across_steps_and_the_limit_is_the_realms() {
         },
     );
     let now = Utc::now();
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
-    let b = s
-        .engine
-        .submit(&state(&a), Input::Choice("x".into()), now)
-        .await
-        .unwrap();
-    let c = s
-        .engine
-        .submit(&state(&b), Input::Choice("first".into()), now)
-        .await
-        .unwrap();
-    let d = s
-        .engine
-        .submit(&state(&c), fields(&[("code", "bad")]), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
+    let b = s.submit(&a, Input::Choice("x".into()), now).await;
+    let c = s.submit(&b, Input::Choice("first".into()), now).await;
+    let d = s.submit(&c, fields(&[("code", "bad")]), now).await;
     assert_eq!(failure_code(&d), "too_many_attempts");
 }
 
@@ -282,11 +246,7 @@ async fn failures_count_across_steps_and_the_limit_is_the_realms() {
 async fn oversized_inputs_are_refused_before_the_state_id_is_spent() {
     let (s, _) = one_step();
     let now = Utc::now();
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
     let big = "x".repeat(1025);
     let err = s
         .engine
@@ -372,16 +332,8 @@ async fn a_policy_changed_under_a_running_flow_ends_it() {
 async fn the_flow_state_survives_serialisation() {
     let (s, _) = one_step();
     let now = Utc::now();
-    let a = s
-        .engine
-        .start("p", FlowStart::default(), now)
-        .await
-        .unwrap();
-    let b = s
-        .engine
-        .submit(&state(&a), fields_ok("alice"), now)
-        .await
-        .unwrap();
+    let a = s.start("p", now).await;
+    let b = s.submit(&a, fields_ok("alice"), now).await;
     let flow = s
         .flows
         .rows

@@ -269,6 +269,22 @@ pub struct Setup {
     pub flows: Arc<MemoryFlows>,
 }
 
+impl Setup {
+    /// Starts `policy` with nothing passed yet; the engine must answer.
+    pub async fn start(&self, policy: &str, now: DateTime<Utc>) -> Answer {
+        self.engine
+            .start(policy, FlowStart::default(), now)
+            .await
+            .unwrap()
+    }
+
+    /// Submits `input` on the state id `after` handed out; the engine must answer (a refused input
+    /// is an answer too).
+    pub async fn submit(&self, after: &Answer, input: Input, now: DateTime<Utc>) -> Answer {
+        self.engine.submit(&state(after), input, now).await.unwrap()
+    }
+}
+
 pub fn engine(policies: Vec<Policy>, mechanisms: Vec<TestMechanism>) -> Setup {
     engine_with(policies, mechanisms, FlowLimits::default())
 }
