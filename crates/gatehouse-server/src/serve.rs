@@ -103,7 +103,10 @@ pub async fn serve_on(
                 app.clone().oneshot(request.map(Body::new))
             })
         };
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        // A lingering close, so a client still sending a body we answered early (413) reads the
+        // answer instead of a reset.
+        let stream = TokioIo::new(crate::linger::Lingering::new(stream));
+        let connection = graceful.watch(http.serve_connection(stream, service));
         tokio::spawn(async move {
             let _permit = permit;
             tokio::select! {
