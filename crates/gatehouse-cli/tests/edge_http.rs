@@ -321,6 +321,8 @@ async fn a_body_over_the_limit_is_413_in_json_or_as_the_error_page() {
         let response = request.send().await.unwrap();
         assert_eq!(response.status().as_u16(), 413, "{what}");
         assert_security_headers(&response, false, what);
+        // The unread rest of the body ends the connection; a client must not pool it.
+        assert_eq!(response.headers()["connection"], "close", "{what}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], "invalid_request", "{what}: {body}");
         assert!(body["error_description"].is_string(), "{what}: {body}");

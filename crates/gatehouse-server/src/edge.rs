@@ -34,8 +34,15 @@ pub fn wrap(router: Router, gatehouse: &Arc<Gatehouse>) -> Router {
 async fn answer(State(g): State<Arc<Gatehouse>>, request: Request, next: Next) -> Response {
     let json = is_json_route(request.uri().path());
     let mut response = next.run(request).await;
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json(&response) {
-        response = too_large(&g, json);
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        if !is_json(&response) {
+            response = too_large(&g, json);
+        }
+        // The rest of the body was never read, so this connection can't carry another request;
+        // saying so keeps a client from pooling it and sending its next request into the close.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     let headers = response.headers_mut();
     headers
