@@ -14,46 +14,57 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 /// Long enough for a client on a slow link to finish sending a body it had already begun.
 const LINGER_TIME: Duration = Duration::from_secs(5);
+/// A client that sends nothing for this long is not sending a body: an idle kept-alive
+/// connection closed by a graceful shutdown, say, which must not hold the shutdown up.
+const LINGER_IDLE: Duration = Duration::from_secs(1);
 /// Well above the largest body a route accepts; a client sending more is not finishing a request.
 const LINGER_BYTES: usize = 16 * 1024 * 1024;
 
-/// A stream whose `poll_shutdown` sends the FIN, then drains what is left to read (up to
-/// `LINGER_BYTES` or `LINGER_TIME`), so that closing it afterwards sends no reset.
+/// A stream whose `poll_shutdown` sends the FIN, then drains what is left to read (until the
+/// client closes, or `LINGER_IDLE` passes without data, or `LINGER_TIME` or `LINGER_BYTES` is
+/// reached), so that closing it afterwards sends no reset.
 pub struct Lingering<S> {
     inner: S,
     written_closed: bool,
     drained: usize,
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// Set when the drain begins: the end of the whole wait, and the timer of the current one.
+    drain: Option<(Instant, Pin<Box<Sleep>>)>,
     time: Duration,
+    idle: Duration,
 }
 
 impl<S> Lingering<S> {
     pub fn new(inner: S) -> Self {
-        Self::for_at_most(inner, LINGER_TIME)
+        Self::with_bounds(inner, LINGER_TIME, LINGER_IDLE)
     }
 
-    fn for_at_most(inner: S, time: Duration) -> Self {
+    fn with_bounds(inner: S, time: Duration, idle: Duration) -> Self {
         Self {
             inner,
             written_closed: false,
             drained: 0,
-            deadline: None,
+            drain: None,
             time,
+            idle,
         }
     }
 }
 
 impl<S: AsyncRead + Unpin> Lingering<S> {
-    /// Ready once the client has stopped sending (EOF or an error), or the bounds are reached.
+    /// Ready once the client has stopped sending (EOF or an error), or a bound is reached.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let time = self.time;
-        let deadline = self
-            .deadline
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(time)));
+        let (time, idle) = (self.time, self.idle);
+        let (end, timer) = self.drain.get_or_insert_with(|| {
+            let end = Instant::now() + time;
+            (
+                end,
+                Box::pin(tokio::time::sleep_until(end.min(Instant::now() + idle))),
+            )
+        });
         let mut scratch = [0u8; 8192];
         loop {
             let mut buf = ReadBuf::new(&mut scratch);
@@ -64,9 +75,10 @@ impl<S: AsyncRead + Unpin> Lingering<S> {
                     if self.drained >= LINGER_BYTES {
                         return Poll::Ready(());
                     }
+                    timer.as_mut().reset((*end).min(Instant::now() + idle));
                 }
                 Poll::Ready(Err(_)) => return Poll::Ready(()),
-                Poll::Pending => return deadline.as_mut().poll(cx),
+                Poll::Pending => return timer.as_mut().poll(cx),
             }
         }
     }
@@ -148,18 +160,41 @@ mod tests {
         server.await.unwrap();
     }
 
-    /// A client that keeps the connection open without sending is let go after the linger time.
+    /// A client that keeps the connection open without sending is let go after the idle time;
+    /// one that keeps sending, after the whole linger time.
     #[tokio::test]
     async fn the_wait_is_bounded_in_time() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let _client = TcpStream::connect(addr).await.unwrap();
+        let (time, idle) = (Duration::from_millis(1500), Duration::from_millis(300));
+
+        let _silent = TcpStream::connect(addr).await.unwrap();
         let (stream, _) = listener.accept().await.unwrap();
-        let time = Duration::from_millis(300);
-        let mut stream = Lingering::for_at_most(stream, time);
         let began = std::time::Instant::now();
-        stream.shutdown().await.unwrap();
+        Lingering::with_bounds(stream, time, idle)
+            .shutdown()
+            .await
+            .unwrap();
         let waited = began.elapsed();
-        assert!(waited >= time && waited < time * 10, "{waited:?}");
+        assert!(waited >= idle && waited < time, "silent client: {waited:?}");
+
+        let mut chatty = TcpStream::connect(addr).await.unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let sender = tokio::spawn(async move {
+            while chatty.write_all(b"x").await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let began = std::time::Instant::now();
+        Lingering::with_bounds(stream, time, idle)
+            .shutdown()
+            .await
+            .unwrap();
+        let waited = began.elapsed();
+        assert!(
+            waited >= time && waited < time * 4,
+            "chatty client: {waited:?}"
+        );
+        sender.abort();
     }
 }
