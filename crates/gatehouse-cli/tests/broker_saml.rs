@@ -243,6 +243,12 @@ store_test!(
         assert!(!exists(&b, "alice"));
         assert!(!has_session(&b, &browser).await);
         assert_eq!(audit_results(&b.env.store).await[0], "no_account");
+        // The event names the user as the IdP knows them (the mapped uid), never the provider,
+        // which is in the attempt.
+        let events = b.env.store.recent_audit_events("main", 1).await.unwrap();
+        assert_eq!(events[0].login, "alice");
+        assert_eq!(events[0].kind, "redirect_login");
+        assert_eq!(events[0].attempts[0].provider, "corp");
     }
 );
 

@@ -6,17 +6,23 @@
 pub mod account;
 pub mod auth;
 pub mod error;
+pub mod federation;
+pub mod pending_redirect;
 pub mod plan;
 pub mod provider;
 pub mod realm;
 pub mod redirect;
+pub mod redirect_plan;
 pub mod repository;
 pub mod resolver;
 pub mod secret;
 pub mod secret_value;
+pub mod supersession;
 
 pub use account::{Account, AccountId, AccountWithLinks, Link, Profile};
 pub use error::CoreError;
+pub use federation::{Federation, FederationRefusal, LinkExisting, MatchRules};
+pub use pending_redirect::{PendingRedirect, PendingRedirectRepository};
 pub use plan::{LinkState, LoginPlan, PlanStep, StepDecision};
 pub use provider::{
     PasswordCheck, PasswordOutcome, PasswordProvider, ProviderDescriptor, ProviderKind,
@@ -25,8 +31,8 @@ pub use provider::{
 pub use realm::{OnUnavailable, RealmPolicy};
 pub use redirect::{CallbackError, ExternalIdentity, RedirectProvider, RedirectStart, ReplayGuard};
 pub use repository::{
-    AccountRepository, Attempt, AttemptOutcome, LoginOrigin, LoginRecord, NewLink, RepoError,
-    RepoSource,
+    AccountRepository, Attempt, AttemptOutcome, FederationRepository, LoginOrigin, LoginRecord,
+    NewLink, RepoError, RepoSource,
 };
 pub use resolver::{LoginDecision, LoginResult, Refusal, Resolver};
 pub use secret::Secret;

@@ -170,6 +170,50 @@ pub trait AccountRepository: Send + Sync {
     async fn record_login(&self, record: &LoginRecord) -> Result<(), RepoError>;
 }
 
+/// What redirect logins and supersession need of the store beyond the resolver's
+/// [`AccountRepository`]: links by external id, links made on the way, the realm's accounts,
+/// supersession's disabled reason, and the replay cache of single-use upstream answers.
+#[async_trait]
+pub trait FederationRepository: AccountRepository {
+    /// The account of `realm` whose link to `provider` carries `external_id`.
+    async fn find_by_external_id(
+        &self,
+        realm: &str,
+        provider: &str,
+        external_id: &str,
+    ) -> Result<Option<AccountWithLinks>, RepoError>;
+
+    async fn get_account(&self, id: AccountId) -> Result<Option<AccountWithLinks>, RepoError>;
+
+    /// Creates the account's link to `link.provider_id`, or replaces the one it has.
+    async fn upsert_link(&self, account: AccountId, link: NewLink) -> Result<(), RepoError>;
+
+    /// Every account of `realm` with its links.
+    async fn list_accounts(&self, realm: &str) -> Result<Vec<AccountWithLinks>, RepoError>;
+
+    /// Sets (or with `None` clears) the disabled reason supersession manages, with one audit
+    /// event of kind `supersession` whose result is `result`, in one transaction.
+    async fn set_superseded(
+        &self,
+        realm: &str,
+        account: AccountId,
+        username: &str,
+        reason: Option<String>,
+        result: &str,
+    ) -> Result<(), RepoError>;
+
+    /// Records the first use of a single-use upstream answer id (a SAML assertion id), kept
+    /// until `until`. True for exactly one caller however many instances race; false for a
+    /// replay.
+    async fn first_use(
+        &self,
+        realm: &str,
+        provider: &str,
+        id: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
+}
+
 mod duration_ms {
     use std::time::Duration;
 

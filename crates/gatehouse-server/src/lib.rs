@@ -5,6 +5,7 @@ pub mod app;
 pub mod config;
 pub mod edge;
 pub mod error;
+pub mod federation;
 pub mod files;
 pub mod linger;
 pub mod metrics;

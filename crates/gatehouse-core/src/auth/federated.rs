@@ -15,8 +15,9 @@ use crate::error::CoreError;
 use crate::redirect::{CallbackError, ExternalIdentity, RedirectProvider};
 
 /// DESIGN.md, redirect providers: the link, `link_existing` or a just-in-time account, whether the
-/// account may log in, and the replay guard of single-use answers. Implemented where the store is
-/// reachable (the broker today).
+/// account may log in, and the replay guard of single-use answers. Core's
+/// [`crate::federation::Federation`] implements it over the repository traits, so every
+/// transport matches identities the same way.
 #[async_trait]
 pub trait IdentityMatcher: Send + Sync {
     /// `Ok(Err(_))` is a refusal to show the user (no account, account disabled, a replay).
@@ -62,7 +63,7 @@ impl FederatedMechanism {
     }
 }
 
-/// The upstream's words can quote unauthenticated input: one bounded line for the audit code.
+/// The upstream's words can quote unauthenticated input: one bounded line for the log.
 fn one_line(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -119,10 +120,10 @@ impl Mechanism for FederatedMechanism {
                     CallbackError::Unavailable(_) => ("upstream_unavailable", UNAVAILABLE),
                     _ => ("upstream_refused", REFUSED),
                 };
-                return Ok(Verdict::Rejected(Failure::new(
-                    format!("{code}: {}", one_line(&e.to_string())),
-                    message,
-                )));
+                // The audit event carries the code alone; which check failed (it can quote
+                // the upstream's unauthenticated answer) goes to the log on one bounded line.
+                tracing::info!(provider = %self.label, code, error = %one_line(&e.to_string()), "redirect login refused");
+                return Ok(Verdict::Rejected(Failure::new(code, message)));
             }
         };
         let provider = self.provider.descriptor().id.clone();

@@ -15,6 +15,7 @@ pub mod flow_state;
 pub mod link;
 pub mod login_stat;
 pub mod login_transaction;
+pub mod pending_redirect;
 pub mod refresh_token;
 pub mod replay_guard;
 pub mod signing_key;

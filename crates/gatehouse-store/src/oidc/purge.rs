@@ -17,7 +17,7 @@ use crate::store::{Store, stamp};
 pub const CODE_REPLAY_GRACE: Duration = Duration::hours(1);
 
 impl Store {
-    /// Deletes expired sessions, login transactions, refresh tokens, access-token rows, replay-cache
+    /// Deletes expired sessions, login transactions, pending redirects, refresh tokens, access-token rows, replay-cache
     /// entries and signing keys, and codes [`CODE_REPLAY_GRACE`] after their expiry. Returns the rows deleted.
     /// Safe to run from every instance at once: on PostgreSQL, an instance that finds another one
     /// purging returns 0 at once.
@@ -108,6 +108,11 @@ impl Store {
         // A replayed answer past this is refused by its own validity window.
         deleted += replay_guard::Entity::delete_many()
             .filter(replay_guard::Column::ExpiresAt.lte(now))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        deleted += crate::entities::pending_redirect::Entity::delete_many()
+            .filter(crate::entities::pending_redirect::Column::ExpiresAt.lte(now))
             .exec(&txn)
             .await?
             .rows_affected;

@@ -3,10 +3,10 @@
 //! answer into a session and a code for the waiting relying party.
 //!
 //! Between the two, what the connector needs back (PKCE verifier, nonce) is kept server-side as a
-//! login transaction keyed by the hash of the upstream `state`, bound to the browser's CSRF cookie
-//! and to the original login transaction; the callback consumes it once. Answers an upstream marks
-//! as single-use (SAML assertion ids) are also recorded in the store's replay cache, shared by every
-//! instance, before any account or session is made.
+//! [`PendingRedirect`] keyed by the hash of the upstream `state`, bound to the browser's CSRF
+//! cookie and to the original login transaction; the callback consumes it once. Which account the
+//! upstream identity logs in as — and the replay cache of single-use answers — is core's
+//! [`gatehouse_core::Federation`]; this module only translates HTTP.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,20 +16,19 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{Duration, Utc};
+use gatehouse_core::federation::{SUCCESS, callback_record, known_as};
 use gatehouse_core::{
-    AccountRepository, Attempt, AttemptOutcome, CallbackError, LoginOrigin, LoginRecord,
-    RedirectProvider,
+    AccountRepository, Attempt, AttemptOutcome, CallbackError, FederationRefusal, LoginOrigin,
+    PendingRedirect, PendingRedirectRepository, redirect_plan,
 };
 use gatehouse_oidc::AuthorizeRequest;
 use gatehouse_oidc::crypto::{ct_eq, token_hash};
 use gatehouse_store::LoginTransaction;
-use serde::{Deserialize, Serialize};
 
-use super::broker_match::{self, Matched, Refused};
+use super::finish;
 use super::http::{
     CSRF_COOKIE, auto_post_page, cookie, error_page, form_pairs, get, internal_page, query_pairs,
 };
-use super::login;
 use crate::app::{Gatehouse, RealmRuntime};
 use crate::routes::peer::{self, Peer};
 
@@ -47,53 +46,9 @@ const UPSTREAM_REFUSED: &str = "upstream_refused";
 /// bounces once at most.
 const BOUNCED: &str = "gatehouse_bounced";
 
-/// A replay-cache entry outlives the answer's own validity by this much, so instances whose clocks
-/// differ a little still agree that a late replay is one.
-const REPLAY_GRACE: Duration = Duration::minutes(5);
-
-/// The JSON kept (as a login transaction's `request`) from the start to the callback.
-#[derive(Serialize, Deserialize)]
-struct PendingLogin {
-    broker: PendingBroker,
-}
-
-#[derive(Serialize, Deserialize)]
-struct PendingBroker {
-    provider: String,
-    /// The hash of the original login transaction (never the transaction id itself).
-    tx_hash: String,
-    /// The connector's own state (PKCE verifier, nonce…).
-    pending: serde_json::Value,
-}
-
-/// The enabled, chained redirect providers of the realm, in chain order: what the login page offers.
-pub fn offered(runtime: &RealmRuntime) -> Vec<(&str, &Arc<dyn RedirectProvider>)> {
-    runtime
-        .policy
-        .chain
-        .iter()
-        .filter_map(|id| Some((id.as_str(), runtime.redirect_providers.get(id)?)))
-        .filter(|(_, p)| p.descriptor().enabled)
-        .collect()
-}
-
-/// `auto_redirect`: the realm's only chained, enabled provider is a redirect provider that asks to
-/// skip the login page.
+/// `auto_redirect` (core's [`redirect_plan::auto_redirect`]) for the realm of `runtime`.
 pub fn auto_redirect(runtime: &RealmRuntime) -> Option<&str> {
-    let enabled: Vec<&String> = runtime
-        .policy
-        .chain
-        .iter()
-        .filter(|id| runtime.policy.provider(id).is_some_and(|p| p.enabled))
-        .collect();
-    match enabled.as_slice() {
-        [only] => runtime
-            .redirect_providers
-            .get(*only)
-            .filter(|p| p.auto_redirect())
-            .map(|_| only.as_str()),
-        _ => None,
-    }
+    redirect_plan::auto_redirect(&runtime.policy, &runtime.redirect_providers)
 }
 
 pub fn callback_url(runtime: &RealmRuntime, provider: &str) -> String {
@@ -110,10 +65,8 @@ pub async fn begin(
     provider: &str,
     found: &LoginTransaction,
 ) -> Response {
-    let Some(upstream) = offered(runtime)
-        .into_iter()
-        .find(|(id, _)| *id == provider)
-        .map(|(_, p)| p.clone())
+    let Some(upstream) =
+        redirect_plan::offered_provider(&runtime.policy, &runtime.redirect_providers, provider)
     else {
         return error_page(&g.pages, StatusCode::NOT_FOUND, FAILED, None);
     };
@@ -124,29 +77,22 @@ pub async fn begin(
             return error_page(&g.pages, StatusCode::BAD_GATEWAY, FAILED, None);
         }
     };
-    let kept = PendingLogin {
-        broker: PendingBroker {
-            provider: provider.to_owned(),
-            tx_hash: found.id_hash.clone(),
-            pending: start.pending,
-        },
-    };
-    let request = match serde_json::to_value(&kept) {
-        Ok(v) => v,
-        Err(e) => return internal_page(&g.pages, e),
-    };
     let now = Utc::now();
-    let row = LoginTransaction {
-        id_hash: token_hash(&start.state),
+    let kept = PendingRedirect {
         realm: runtime.name.clone(),
-        request,
+        provider: provider.to_owned(),
+        login_hash: found.id_hash.clone(),
         // The callback must come back to the browser that started it (login CSRF).
         csrf_hash: found.csrf_hash.clone(),
-        username: None,
+        connector_state: start.pending,
         created_at: now,
         expires_at: (now + Duration::minutes(10)).min(found.expires_at),
     };
-    if let Err(e) = g.store.create_login_transaction(&row).await {
+    if let Err(e) = g
+        .store
+        .create_pending_redirect(&token_hash(&start.state), &kept)
+        .await
+    {
         return internal_page(&g.pages, e);
     }
     match &start.form {
@@ -261,8 +207,7 @@ async fn callback(
                 duration: began.elapsed(),
             };
             let origin = LoginOrigin { client, ip };
-            let login = login.unwrap_or_default();
-            record(g, realm, &login, None, false, code, attempt, origin).await;
+            record(g, realm, login.as_deref(), None, code, attempt, origin).await;
             if code == CSRF {
                 error_page(&g.pages, StatusCode::FORBIDDEN, EXPIRED, Some(CSRF))
             } else {
@@ -274,29 +219,24 @@ async fn callback(
     let Some(state) = get(&params, "state").or_else(|| get(&params, "RelayState")) else {
         return refuse(NO_STATE, None, None).await;
     };
-    let pending_row = match g
+    let state_hash = token_hash(state);
+    let pending = match g
         .store
-        .find_login_transaction(realm, &token_hash(state), Utc::now())
+        .find_pending_redirect(realm, &state_hash, Utc::now())
         .await
     {
-        Ok(Some(row)) => row,
+        Ok(Some(pending)) => pending,
         Ok(None) => return refuse(EXPIRED_CODE, None, None).await,
         Err(e) => return internal_page(&g.pages, e),
     };
-    let broker = serde_json::from_value::<PendingLogin>(pending_row.request.clone())
-        .ok()
-        .map(|p| p.broker);
     // What the login was for and as whom, as far as the login this callback belongs to says.
-    let original = match &broker {
-        Some(b) => match g
-            .store
-            .find_login_transaction(realm, &b.tx_hash, Utc::now())
-            .await
-        {
-            Ok(found) => found,
-            Err(e) => return internal_page(&g.pages, e),
-        },
-        None => None,
+    let original = match g
+        .store
+        .find_login_transaction(realm, &pending.login_hash, Utc::now())
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => return internal_page(&g.pages, e),
     };
     let request = original
         .as_ref()
@@ -305,14 +245,14 @@ async fn callback(
     let client = request.as_ref().map(|r| r.client_id.clone());
     // Only the browser that started this login may finish it.
     let browser = cookie(headers, CSRF_COOKIE).map(|c| token_hash(&c));
-    if browser.is_none_or(|b| !ct_eq(&b, &pending_row.csrf_hash)) {
+    if browser.is_none_or(|b| !ct_eq(&b, &pending.csrf_hash)) {
         return refuse(CSRF, known_login, client).await;
     }
-    let Some(broker) = broker.filter(|b| b.provider == provider) else {
+    if pending.provider != provider {
         return refuse(EXPIRED_CODE, known_login, client).await;
-    };
+    }
     // Single use: of two callbacks carrying the same state, only the one that deletes it goes on.
-    match g.store.delete_login_transaction(&pending_row.id_hash).await {
+    match g.store.take_pending_redirect(&state_hash).await {
         Ok(true) => {}
         Ok(false) => return refuse(EXPIRED_CODE, known_login, client).await,
         Err(e) => return internal_page(&g.pages, e),
@@ -320,10 +260,8 @@ async fn callback(
     let (Some(original), Some(request)) = (original, request) else {
         return refuse(EXPIRED_CODE, known_login, client).await;
     };
-    let Some(upstream) = offered(runtime)
-        .into_iter()
-        .find(|(id, _)| *id == provider)
-        .map(|(_, p)| p.clone())
+    let Some(upstream) =
+        redirect_plan::offered_provider(&runtime.policy, &runtime.redirect_providers, provider)
     else {
         return refuse(EXPIRED_CODE, known_login, client).await;
     };
@@ -333,7 +271,11 @@ async fn callback(
     };
     let began = Instant::now();
     let identity = upstream
-        .complete(&broker.pending, &callback_url(runtime, provider), &params)
+        .complete(
+            &pending.connector_state,
+            &callback_url(runtime, provider),
+            &params,
+        )
         .await;
     let attempt = |outcome: AttemptOutcome| Attempt {
         provider: provider.to_owned(),
@@ -351,7 +293,7 @@ async fn callback(
                 _ => (AttemptOutcome::Rejected, StatusCode::BAD_REQUEST),
             };
             // The refusal can quote the upstream's unauthenticated answer (a SAML Destination,
-            // Issuer, Status): bounded and on one line before it reaches a log or the audit table.
+            // Issuer, Status): bounded and on one line before it reaches a log.
             let why = one_line(&e.to_string(), 300);
             tracing::info!(realm, provider, error = %why, "redirect login refused");
             // The audit event carries a result code; which check failed is in the log line
@@ -359,9 +301,8 @@ async fn callback(
             record(
                 g,
                 realm,
-                known_login.as_deref().unwrap_or_default(),
+                known_login.as_deref(),
                 None,
-                false,
                 UPSTREAM_REFUSED,
                 attempt(outcome),
                 origin,
@@ -370,48 +311,24 @@ async fn callback(
             return error_page(&g.pages, status, FAILED, None);
         }
     };
-    let login = identity
-        .username
-        .clone()
-        .unwrap_or_else(|| identity.external_id.clone());
-    // Before any account, link or session exists: a replayed answer changes nothing.
-    if let Some(guard) = &identity.replay_guard {
-        let key = token_hash(&format!("{realm}\n{provider}\n{}", guard.id));
-        let until = guard.not_after.max(Utc::now()) + REPLAY_GRACE;
-        match g.store.use_replay_guard(realm, provider, &key, until).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(realm, provider, "an upstream answer was replayed; refused");
-                record(
-                    g,
-                    realm,
-                    &login,
-                    None,
-                    false,
-                    "replayed",
-                    attempt(AttemptOutcome::Rejected),
-                    origin,
-                )
-                .await;
-                return error_page(&g.pages, StatusCode::BAD_REQUEST, FAILED, None);
-            }
-            Err(e) => return internal_page(&g.pages, e),
-        }
-    }
-    match broker_match::account_for(g, runtime, provider, &identity).await {
-        Ok(Matched(account)) => {
+    let login = known_as(&identity);
+    let federation = crate::federation::federation(g, runtime);
+    match federation
+        .account_for(provider, &identity, Utc::now())
+        .await
+    {
+        Ok(account) => {
             record(
                 g,
                 realm,
-                &login,
+                Some(&login),
                 Some(account.account.id),
-                true,
-                "success",
+                SUCCESS,
                 attempt(AttemptOutcome::Verified),
                 origin,
             )
             .await;
-            login::complete(
+            finish::complete(
                 g,
                 &runtime.oidc,
                 &original,
@@ -428,54 +345,48 @@ async fn callback(
             )
             .await
         }
-        Err(Refused::Internal(e)) => internal_page(&g.pages, e),
+        Err(FederationRefusal::Store(e)) => internal_page(&g.pages, e),
         Err(refused) => {
+            // A replayed answer is the upstream's word refused; the others were verified
+            // upstream and refused here.
+            let (outcome, status) = match refused {
+                FederationRefusal::Replayed => (AttemptOutcome::Rejected, StatusCode::BAD_REQUEST),
+                _ => (AttemptOutcome::Verified, StatusCode::FORBIDDEN),
+            };
             record(
                 g,
                 realm,
-                &login,
+                Some(&login),
                 refused.account(),
-                false,
                 refused.code(),
-                attempt(AttemptOutcome::Verified),
+                attempt(outcome),
                 origin,
             )
             .await;
-            error_page(
-                &g.pages,
-                StatusCode::FORBIDDEN,
-                refused.public_message(),
-                None,
-            )
+            error_page(&g.pages, status, refused.public_message(), None)
         }
     }
 }
 
-/// The audit event of a redirect login, in the same record as password logins: `login` is the
-/// login as known (the identifier typed, the upstream's username or subject; empty when the
-/// callback could not be tied to a login), the provider is in the attempt.
-#[allow(clippy::too_many_arguments)]
+/// Writes the audit event of a callback ([`callback_record`]) and counts it.
 async fn record(
     g: &Gatehouse,
     realm: &str,
-    login: &str,
+    login: Option<&str>,
     account_id: Option<gatehouse_core::AccountId>,
-    success: bool,
     result: &str,
     attempt: Attempt,
     origin: LoginOrigin,
 ) {
-    let record = LoginRecord {
-        realm: realm.to_owned(),
-        login: login.to_owned(),
+    let record = callback_record(
+        realm,
+        login,
         account_id,
-        success,
-        result: result.to_owned(),
-        attempts: vec![attempt],
-        at: Utc::now(),
-        redirect: true,
+        result,
+        attempt,
         origin,
-    };
+        Utc::now(),
+    );
     g.metrics.login(&record);
     let started = std::time::Instant::now();
     let written = g.store.record_login(&record).await;

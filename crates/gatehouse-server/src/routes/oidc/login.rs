@@ -4,17 +4,14 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use gatehouse_core::{LoginDecision, LoginOrigin, Refusal, Secret};
-use gatehouse_oidc::{AuthorizeRequest, OidcProvider, UpstreamLogin};
-use gatehouse_store::LoginTransaction;
+use gatehouse_core::{LoginDecision, LoginOrigin, Refusal, Secret, redirect_plan};
 
-use super::broker;
 use super::http::{
-    CSRF_COOKIE, SESSION_COOKIE, cookie, error_page, form_pairs, get, internal_page, page,
-    query_pairs, see_other, set_cookie,
+    CSRF_COOKIE, cookie, error_page, form_pairs, get, internal_page, page, query_pairs, see_other,
 };
+use super::{broker, finish};
 use crate::app::{Gatehouse, RealmRuntime};
 
 const EXPIRED: &str =
@@ -91,7 +88,14 @@ pub async fn submit(
         }
         // Identifier first: an account whose first live link belongs to a redirect provider logs
         // in there, not here.
-        match redirect_for(&g, runtime, username).await {
+        let known = redirect_plan::redirect_for(
+            &runtime.policy,
+            &runtime.redirect_providers,
+            &g.store,
+            username,
+        )
+        .await;
+        match known {
             Ok(Some(provider)) => return broker::begin(&g, runtime, &provider, &found).await,
             Ok(None) => {}
             Err(e) => return internal_page(&g.pages, e),
@@ -124,7 +128,7 @@ pub async fn submit(
     };
     match (result.decision, result.account) {
         (LoginDecision::Success, Some(account)) => {
-            complete(&g, oidc, &found, &request, account.id, "pwd", None).await
+            finish::complete(&g, oidc, &found, &request, account.id, "pwd", None).await
         }
         (LoginDecision::Refused(refusal), _) => {
             let status = if refusal.is_temporary() {
@@ -165,45 +169,6 @@ pub async fn submit(
     }
 }
 
-/// Session, cookie, code: back to the client. `amr` says how the user authenticated (`pwd`, or
-/// `fed` through a redirect provider); `upstream` is that provider, which the session remembers
-/// for the logout.
-pub(super) async fn complete(
-    g: &Gatehouse,
-    oidc: &OidcProvider,
-    found: &LoginTransaction,
-    request: &AuthorizeRequest,
-    account: gatehouse_core::AccountId,
-    amr: &str,
-    upstream: Option<UpstreamLogin>,
-) -> Response {
-    match oidc.finish_login(found).await {
-        Ok(true) => {}
-        Ok(false) => return error_page(&g.pages, StatusCode::BAD_REQUEST, EXPIRED, None),
-        Err(e) => return internal_page(&g.pages, e),
-    }
-    let session = match oidc
-        .create_session(account, vec![amr.into()], upstream)
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => return internal_page(&g.pages, e),
-    };
-    match oidc.issue_code(request, &session.session).await {
-        Ok(location) => {
-            let mut response = see_other(&location);
-            let headers = response.headers_mut();
-            headers.append(
-                header::SET_COOKIE,
-                set_cookie(oidc, SESSION_COOKIE, &session.cookie, oidc.tokens.session_s),
-            );
-            headers.append(header::SET_COOKIE, set_cookie(oidc, CSRF_COOKIE, "", 0));
-            response
-        }
-        Err(e) => internal_page(&g.pages, e),
-    }
-}
-
 /// What every rendering of the login form carries.
 struct Form<'a> {
     tx: &'a str,
@@ -222,15 +187,16 @@ fn render(
     status: StatusCode,
 ) -> Response {
     // One button per offered redirect provider, in chain order.
-    let providers: Vec<minijinja::Value> = broker::offered(runtime)
-        .into_iter()
-        .map(|(id, _)| {
-            minijinja::context! {
-                id,
-                action => runtime.oidc.endpoint(&format!("broker/{id}/start")),
-            }
-        })
-        .collect();
+    let providers: Vec<minijinja::Value> =
+        redirect_plan::offered(&runtime.policy, &runtime.redirect_providers)
+            .into_iter()
+            .map(|(id, _)| {
+                minijinja::context! {
+                    id,
+                    action => runtime.oidc.endpoint(&format!("broker/{id}/start")),
+                }
+            })
+            .collect();
     let html = g.pages.render(
         "login.html",
         minijinja::context! {
@@ -246,35 +212,4 @@ fn render(
         },
     );
     page(status, html)
-}
-
-/// The redirect provider of the account `login` names, when the first live link of that account
-/// in chain order belongs to one (DESIGN.md, redirect providers).
-async fn redirect_for(
-    g: &Gatehouse,
-    runtime: &RealmRuntime,
-    login: &str,
-) -> Result<Option<String>, gatehouse_core::RepoError> {
-    use gatehouse_core::{AccountRepository, LinkState, plan::link_state};
-    let policy = &runtime.policy;
-    let Some(account) = g
-        .store
-        .find_for_login(
-            &runtime.name,
-            &policy.normalize_login(login),
-            policy.login_with_email,
-        )
-        .await?
-    else {
-        return Ok(None);
-    };
-    let first = policy.chain.iter().find(|id| {
-        account
-            .links
-            .iter()
-            .any(|l| &l.provider_id == *id && link_state(policy, l) == LinkState::Live)
-    });
-    Ok(first
-        .filter(|id| broker::offered(runtime).iter().any(|(p, _)| p == id))
-        .cloned())
 }

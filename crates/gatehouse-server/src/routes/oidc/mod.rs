@@ -2,9 +2,9 @@
 
 mod authorize;
 mod broker;
-mod broker_match;
 mod broker_saml;
 mod discovery;
+mod finish;
 pub(crate) mod http;
 mod login;
 mod logout;
