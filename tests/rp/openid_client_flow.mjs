@@ -190,6 +190,7 @@ async function flow(cfg) {
   f.discovery = {
     issuer: meta.issuer, code_challenge_methods_supported: meta.code_challenge_methods_supported,
     grant_types_supported: meta.grant_types_supported, end_session_endpoint: meta.end_session_endpoint,
+    acr_values_supported: meta.acr_values_supported, claims_parameter_supported: meta.claims_parameter_supported,
   };
   check(meta.issuer === ISSUER, `discovery issuer ${meta.issuer} != ${ISSUER}`);
 
@@ -212,6 +213,16 @@ async function flow(cfg) {
   f.sso_trace = sso.trace;
   check(sso.trace.length === 1, `SSO should answer at once, went through ${sso.trace.join(', ')}`);
   const ssoTokens = await client.authorizationCodeGrant(cfg, sso.location, again.checks);
+
+  // max_age=0 with an acr the realm lists: a new login, not the session's code; the library
+  // checks the ID token's auth_time against max_age, and we read its acr and amr.
+  const forced = await authorizeUrl(cfg, { max_age: '0', acr_values: (meta.acr_values_supported ?? ['1'])[0] });
+  const reauth = await drive(browser, forced.url, REDIRECT_URI);
+  f.max_age_trace = reauth.trace;
+  check(reauth.trace.length > 1, `max_age=0 answered from the session: ${reauth.trace.join(', ')}`);
+  const reauthTokens = await client.authorizationCodeGrant(cfg, reauth.location, { ...forced.checks, maxAge: 0 });
+  const reauthClaims = reauthTokens.claims();
+  f.max_age_id_token = { acr: reauthClaims.acr, amr: reauthClaims.amr, auth_time: reauthClaims.auth_time };
 
   const refreshed = await client.refreshTokenGrant(cfg, tokens.refresh_token);
   f.refresh_rotated = !!refreshed.refresh_token && refreshed.refresh_token !== tokens.refresh_token;

@@ -44,6 +44,7 @@ pub fn account_client(issuer: &str) -> ClientSettings {
         access_token_s: None,
         id_token_s: None,
         refresh_token_s: None,
+        require_auth_time: false,
     }
 }
 

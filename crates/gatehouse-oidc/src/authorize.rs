@@ -1,17 +1,15 @@
-//! The authorization endpoint: request validation, browser sessions, login transactions and the
-//! issuing of authorization codes.
+//! The authorization endpoint: request validation, browser sessions and login transactions
+//! (sessions are made and codes issued in `step_up.rs`, at the level the request is answered at).
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Duration, Utc};
-use gatehouse_core::AccountId;
-use gatehouse_store::{AuthorizationCode, BrowserSession, LoginTransaction};
+use chrono::{Duration, Utc};
+use gatehouse_store::{BrowserSession, LoginTransaction};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::crypto::{random_token, token_hash};
 use crate::error::{ErrorCode, OAuthError, OidcError};
-use crate::logout::UpstreamLogin;
 use crate::pkce;
 use crate::provider::OidcProvider;
 use crate::settings::GrantType;
@@ -28,6 +26,12 @@ pub struct AuthorizeRequest {
     pub prompt: Option<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// `acr_values` and the `claims` request's `acr`, in the order of preference.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acr_values: Vec<String>,
+    /// The `claims` request marked the `acr` essential.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acr_essential: bool,
 }
 
 impl AuthorizeRequest {
@@ -202,7 +206,12 @@ impl OidcProvider {
             })?),
             None => None,
         };
+        let (acr_values, acr_essential) =
+            crate::step_up::requested_acr(get("acr_values").as_deref(), get("claims").as_deref())
+                .map_err(|e| back(ErrorCode::InvalidRequest, &e))?;
         Ok(AuthorizeRequest {
+            acr_values,
+            acr_essential,
             client_id,
             redirect_uri,
             scope: scopes.join(" "),
@@ -213,21 +222,6 @@ impl OidcProvider {
             max_age,
             login_hint: get("login_hint"),
         })
-    }
-
-    /// Whether an existing session answers the request without a new login.
-    pub fn session_satisfies(
-        &self,
-        request: &AuthorizeRequest,
-        session: &BrowserSession,
-        now: DateTime<Utc>,
-    ) -> bool {
-        if request.forces_login() {
-            return false;
-        }
-        request
-            .max_age
-            .is_none_or(|max| session.auth_time + Duration::seconds(max) >= now)
     }
 
     /// The redirect for `prompt=none` without a usable session.
@@ -263,36 +257,6 @@ impl OidcProvider {
             .await?
             .is_some_and(|a| a.account.disabled_reason.is_none() && !a.account.is_locked_at(now));
         Ok(usable.then_some(session))
-    }
-
-    /// `upstream`: the redirect provider the user logged in through, remembered (its logout hint
-    /// sealed) so that a logout can end the upstream session too.
-    pub async fn create_session(
-        &self,
-        account: AccountId,
-        amr: Vec<String>,
-        upstream: Option<UpstreamLogin>,
-    ) -> Result<NewSession, OidcError> {
-        let cookie = random_token();
-        let now = Utc::now();
-        let id_hash = token_hash(&cookie);
-        let upstream = upstream
-            .map(|u| self.seal_upstream(&id_hash, u))
-            .transpose()?;
-        let session = BrowserSession {
-            upstream,
-            id_hash,
-            realm: self.realm.clone(),
-            account_id: account,
-            auth_time: now,
-            amr,
-            acr: "1".into(),
-            created_at: now,
-            expires_at: now + Duration::seconds(self.tokens.session_s as i64),
-            last_seen_at: now,
-        };
-        self.store.create_session(&session).await?;
-        Ok(NewSession { cookie, session })
     }
 
     /// Record a login transaction; returns its id (for the URL) and its CSRF token.
@@ -357,43 +321,6 @@ impl OidcProvider {
         Ok(self.store.delete_login_transaction(&tx.id_hash).await?)
     }
 
-    /// A single-use code for the session's account; returns the redirect to the client.
-    pub async fn issue_code(
-        &self,
-        request: &AuthorizeRequest,
-        session: &BrowserSession,
-    ) -> Result<String, OidcError> {
-        let code = random_token();
-        let now = Utc::now();
-        self.store
-            .insert_code(&AuthorizationCode {
-                code_hash: token_hash(&code),
-                realm: self.realm.clone(),
-                client_id: request.client_id.clone(),
-                redirect_uri: request.redirect_uri.clone(),
-                account_id: session.account_id,
-                session_id_hash: Some(session.id_hash.clone()),
-                scope: request.scope.clone(),
-                nonce: request.nonce.clone(),
-                code_challenge: request.code_challenge.clone(),
-                code_challenge_method: request.code_challenge.as_ref().map(|_| "S256".to_owned()),
-                auth_time: session.auth_time,
-                amr: session.amr.clone(),
-                acr: session.acr.clone(),
-                created_at: now,
-                expires_at: now + Duration::seconds(self.tokens.authorization_code_s as i64),
-                used_at: None,
-                family_id: None,
-            })
-            .await?;
-        let mut url =
-            Url::parse(&request.redirect_uri).map_err(|e| OidcError::Config(e.to_string()))?;
-        url.query_pairs_mut().append_pair("code", &code);
-        if let Some(state) = &request.state {
-            url.query_pairs_mut().append_pair("state", state);
-        }
-        Ok(url.into())
-    }
 }
 
 /// `redirect_uri?error=…&error_description=…&state=…`

@@ -14,6 +14,8 @@ pub enum ErrorCode {
     InvalidScope,
     AccessDenied,
     LoginRequired,
+    /// OpenID Connect Core errata (§3.1.2.6): an essential `acr` the OP cannot meet.
+    UnmetAuthenticationRequirements,
     InvalidToken,
     ServerError,
     TemporarilyUnavailable,
@@ -31,6 +33,7 @@ impl ErrorCode {
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::LoginRequired => "login_required",
+            ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",

@@ -35,6 +35,20 @@ impl OidcProvider {
         Ok(Some(claims))
     }
 
+    /// The account `sub` names, while it exists and is neither disabled nor locked.
+    async fn usable_account(&self, sub: &str) -> Result<Option<gatehouse_core::Account>, OidcError> {
+        let Ok(id) = sub.parse() else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        Ok(self
+            .store
+            .get_account(gatehouse_core::AccountId(id))
+            .await?
+            .map(|found| found.account)
+            .filter(|a| a.disabled_reason.is_none() && !a.is_locked_at(now)))
+    }
+
     pub async fn introspect(
         &self,
         authorization: Option<&str>,
@@ -50,7 +64,9 @@ impl OidcProvider {
         let token = form
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-        if let Some(claims) = self.active_access_token(token).await? {
+        if let Some(claims) = self.active_access_token(token).await?
+            && (!claims.is_user_token() || self.usable_account(&claims.sub).await?.is_some())
+        {
             let mut answer = json!({
                 "active": true,
                 "token_type": "Bearer",
@@ -64,14 +80,16 @@ impl OidcProvider {
                 "jti": claims.jti,
             });
             if claims.is_user_token()
-                && let Ok(id) = claims.sub.parse()
-                && let Some(found) = self
-                    .store
-                    .get_account(gatehouse_core::AccountId(id))
-                    .await
-                    .map_err(OidcError::from)?
+                && let Some(account) = self.usable_account(&claims.sub).await?
             {
-                answer["username"] = json!(found.account.username);
+                answer["username"] = json!(account.username);
+                if let Some(acr) = &claims.acr {
+                    answer["acr"] = json!(acr);
+                }
+                if let Some(amr) = &claims.amr {
+                    answer["amr"] = json!(amr);
+                }
+                answer["auth_time"] = json!(claims.auth_time);
             }
             return Ok(answer);
         }
@@ -84,6 +102,10 @@ impl OidcProvider {
             && t.used_at.is_none()
             && t.revoked_at.is_none()
             && t.expires_at > now
+            && self
+                .usable_account(&t.account_id.to_string())
+                .await?
+                .is_some()
         {
             return Ok(json!({
                 "active": true,
@@ -168,22 +190,19 @@ impl OidcProvider {
                 "the access token is not for userinfo (scope openid)",
             ));
         }
-        let id = claims
-            .sub
-            .parse()
-            .map(gatehouse_core::AccountId)
-            .map_err(|_| invalid())?;
+        // Disabled or locked since the token was issued: it speaks for nobody any more.
         let account = self
-            .store
-            .get_account(id)
-            .await
-            .map_err(OidcError::from)?
-            .ok_or_else(invalid)?
-            .account;
-        if account.disabled_reason.is_some() {
-            return Err(invalid());
-        }
+            .usable_account(&claims.sub)
+            .await?
+            .ok_or_else(invalid)?;
         let mut info = json!({ "sub": claims.sub });
+        if let Some(acr) = &claims.acr {
+            info["acr"] = json!(acr);
+        }
+        if let Some(amr) = &claims.amr {
+            info["amr"] = json!(amr);
+        }
+        info["auth_time"] = json!(claims.auth_time);
         if claims.has_scope("profile") {
             info["preferred_username"] = json!(account.username);
             if let Some(name) = &account.name {

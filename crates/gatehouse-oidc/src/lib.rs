@@ -14,6 +14,7 @@ mod logout;
 pub mod pkce;
 mod provider;
 mod settings;
+mod step_up;
 mod token;
 mod tokens;
 
@@ -25,5 +26,6 @@ pub use keys::{KeyRing, KeyVault, SigningAlg};
 pub use logout::{AfterLogout, UpstreamLogin};
 pub use provider::OidcProvider;
 pub use settings::{ClientSettings, GrantType, STANDARD_SCOPES, TokenSettings};
+pub use step_up::{SessionGrant, levels_of, requested_acr};
 pub use token::TokenResponse;
 pub use tokens::AccessClaims;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use gatehouse_core::auth::{DEFAULT_ACR, DEFAULT_POLICY, MechanismRef, Policy, Step, StepKind};
 use gatehouse_store::Store;
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
@@ -59,6 +60,9 @@ pub struct OidcProvider {
     pub tokens: TokenSettings,
     /// Cookies get `Secure` when the public URL is https.
     pub secure_cookies: bool,
+    /// The realm's authentication policies, the implicit `default` included: which `acr`
+    /// values exist, and how long each level holds (step-up).
+    pub policies: Vec<Policy>,
     metadata: serde_json::Value,
     /// Also seals what a session keeps for the upstream logout (`logout.rs`).
     pub(crate) vault: Arc<KeyVault>,
@@ -91,7 +95,8 @@ impl OidcProvider {
             chrono::Duration::seconds(longest as i64 + 60),
         )
         .await?;
-        let metadata = metadata(&issuer, &tokens)?;
+        let mut metadata = metadata(&issuer, &tokens)?;
+        metadata["acr_values_supported"] = serde_json::json!([DEFAULT_ACR]);
         // The account page's own client; configuration validation keeps its id free.
         let mut clients = clients;
         clients.push(crate::account::account_client(&issuer));
@@ -105,7 +110,24 @@ impl OidcProvider {
             tokens,
             metadata,
             vault,
+            policies: vec![one_factor_default()],
         })
+    }
+
+    /// The realm's policies (the server passes the configured ones and the implicit
+    /// `default`); discovery then lists their `acr` values.
+    pub fn with_policies(mut self, policies: Vec<Policy>) -> Self {
+        if !policies.is_empty() {
+            self.policies = policies;
+        }
+        let mut acr: Vec<&str> = Vec::new();
+        for p in &self.policies {
+            if !acr.contains(&p.acr.as_str()) {
+                acr.push(&p.acr);
+            }
+        }
+        self.metadata["acr_values_supported"] = serde_json::json!(acr);
+        self
     }
 
     pub fn endpoint(&self, path: &str) -> String {
@@ -124,6 +146,19 @@ impl OidcProvider {
 
     pub async fn jwks(&self) -> Result<CoreJsonWebKeySet, OidcError> {
         self.keys.jwks().await
+    }
+}
+
+/// Until the server names the realm's policies: one factor, as logins were before policies.
+fn one_factor_default() -> Policy {
+    Policy {
+        id: DEFAULT_POLICY.to_owned(),
+        acr: DEFAULT_ACR.to_owned(),
+        max_age: None,
+        steps: vec![Step {
+            id: "login".to_owned(),
+            kind: StepKind::Mechanism(MechanismRef::new("password")),
+        }],
     }
 }
 
@@ -203,7 +238,8 @@ fn metadata(issuer: &str, tokens: &TokenSettings) -> Result<serde_json::Value, O
         .map(|c| CoreClaimName::new(c.to_string()))
         .collect(),
     ))
-    .set_claims_parameter_supported(Some(false))
+    // Only `acr` is acted on (OIDC Core §5.5.1.1); other requested claims follow the scopes.
+    .set_claims_parameter_supported(Some(true))
     .set_request_parameter_supported(Some(false))
     .set_request_uri_parameter_supported(Some(false));
     serde_json::to_value(&metadata).map_err(|e| OidcError::Config(e.to_string()))

@@ -117,6 +117,10 @@ pub struct ClientSettings {
     pub id_token_s: Option<u64>,
     #[serde(default)]
     pub refresh_token_s: Option<u64>,
+    /// OIDC Dynamic Client Registration's `require_auth_time`. Accepted for configurations
+    /// written for other providers: every ID token carries `auth_time` anyway.
+    #[serde(default)]
+    pub require_auth_time: bool,
 }
 
 impl ClientSettings {

@@ -127,13 +127,9 @@ impl OidcProvider {
         {
             CodeUse::Fresh(c) => c,
             CodeUse::Replayed(c) => {
-                // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
-                let revoked = self
-                    .store
-                    .revoke_code_tokens(&c.code_hash, Utc::now())
-                    .await
-                    .map_err(OidcError::from)?;
-                tracing::warn!(realm = %self.realm, client = %c.client_id, revoked, "authorization code replayed; its tokens are revoked");
+                // RFC 6749 §4.1.2: the store revoked what the code issued in the transaction
+                // that saw the replay.
+                tracing::warn!(realm = %self.realm, client = %c.client_id, "authorization code replayed; its tokens are revoked");
                 return Err(OAuthError::invalid_grant(
                     "the authorization code was already used",
                 ));
@@ -204,14 +200,9 @@ impl OidcProvider {
         {
             RefreshUse::Fresh(t) => t,
             RefreshUse::Reused(t) => {
-                // A rotated token came back: it was stolen, or the client is broken. Either way the
-                // whole family goes.
-                let revoked = self
-                    .store
-                    .revoke_family(&t.family_id, now)
-                    .await
-                    .map_err(OidcError::from)?;
-                tracing::warn!(realm = %self.realm, client = %t.client_id, revoked, "refresh token reused; family revoked");
+                // A rotated token came back: it was stolen, or the client is broken. Either way
+                // the whole family went, in the store's transaction that saw the reuse.
+                tracing::warn!(realm = %self.realm, client = %t.client_id, "refresh token reused; family revoked");
                 return Err(OAuthError::invalid_grant(
                     "the refresh token was already used",
                 ));
@@ -379,6 +370,8 @@ impl OidcProvider {
             scope: issue.scope.clone(),
             auth_time: issue.auth_time.map(|t| t.timestamp()),
             sid: issue.session_id_hash.clone(),
+            acr: issue.account.as_ref().map(|_| issue.acr.clone()),
+            amr: issue.account.as_ref().map(|_| issue.amr.clone()),
         };
         let access_token = jwt::sign(&signer, "at+jwt", &claims)?;
         if let Some(account) = &issue.account {

@@ -97,7 +97,8 @@ impl Gatehouse {
             .map_err(|e| ServerError::Oidc {
                 realm: name.clone(),
                 message: e.to_string(),
-            })?;
+            })?
+            .with_policies(realm.oidc_policies(name));
             realms.insert(
                 name.clone(),
                 RealmRuntime {

@@ -51,6 +51,17 @@ pub fn session(name: &str, at: DateTime<Utc>) -> BrowserSession {
         expires_at: at + Duration::hours(8),
         last_seen_at: at,
         upstream: None,
+        passed: vec![gatehouse_core::auth::PassedMechanism {
+            mechanism: gatehouse_core::auth::MechanismRef::new("password"),
+            provider: Some("local".to_owned()),
+            amr: vec!["pwd".to_owned()],
+            at: at - Duration::seconds(5),
+        }],
+        levels: vec![gatehouse_core::auth::AchievedLevel {
+            policy_id: "mfa".to_owned(),
+            acr: "urn:gatehouse:acr:mfa".to_owned(),
+            at: at - Duration::seconds(5),
+        }],
     }
 }
 

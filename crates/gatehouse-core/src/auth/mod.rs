@@ -21,6 +21,7 @@ pub mod policy;
 pub mod repository;
 pub mod spec;
 pub mod state;
+pub mod step_up;
 pub mod wire;
 
 pub use answer::{Answer, ChoiceOption, Completed, FlowRefusal};
@@ -36,6 +37,7 @@ pub use policy::{DEFAULT_ACR, DEFAULT_POLICY, Policy, Step, StepKind, Target};
 pub use repository::{FlowRepository, Taken};
 pub use spec::{Known, PolicyProblem, PolicySpec, StepSpec};
 pub use state::{FlowContext, FlowId, FlowState, PassedMechanism, Pending, StateId};
+pub use step_up::{AchievedLevel, IssueLevel, LevelRequest, SessionAuth, StepUp};
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use gatehouse_core::auth::{Known, Policy, PolicySpec};
+use gatehouse_core::auth::{DEFAULT_POLICY, Known, Policy, PolicySpec};
 
 use super::Problem;
 use super::model::RealmConfig;
@@ -38,6 +38,16 @@ impl RealmConfig {
             .iter()
             .filter_map(|spec| spec.build(&known).ok())
             .collect()
+    }
+
+    /// The policies whose levels the OpenID provider knows: the engine's, and the implicit
+    /// `default` beside configured ones that do not replace it (the login page's one factor).
+    pub fn oidc_policies(&self, name: &str) -> Vec<Policy> {
+        let mut policies = self.auth_policies(name);
+        if !policies.iter().any(|p| p.id == DEFAULT_POLICY) {
+            policies.push(Policy::implicit_default(&self.policy(name)));
+        }
+        policies
     }
 
     fn has_password_provider(&self) -> bool {

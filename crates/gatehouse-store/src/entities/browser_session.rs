@@ -21,6 +21,12 @@ pub struct Model {
     /// What that provider needs at logout, encrypted by the caller. Never printed: see `Debug`.
     #[sea_orm(column_type = "Blob", nullable)]
     pub upstream_logout_hint: Option<Vec<u8>>,
+    /// JSON array: each mechanism passed, with its amr, provider and time.
+    #[sea_orm(column_type = "Text")]
+    pub passed: String,
+    /// JSON array: each level a flow reached (policy, acr, time).
+    #[sea_orm(column_type = "Text")]
+    pub levels: String,
 }
 
 impl std::fmt::Debug for Model {

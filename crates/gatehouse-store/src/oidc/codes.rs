@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use gatehouse_core::AccountId;
 use sea_orm::prelude::TextUuid;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::tokens::{revoke_access_where, revoke_family_in};
 use super::{AuthorizationCode, CodeUse, from_json, insert_error, short, to_json};
@@ -90,13 +90,19 @@ impl Store {
             .filter(C::Realm.eq(realm))
             .one(&txn)
             .await?;
-        txn.commit().await?;
         let Some(code) = found.map(from_model).transpose()? else {
             return Ok(CodeUse::Missing);
         };
+        let replayed = !claimed && code.used_at.is_some();
+        if replayed {
+            // RFC 6749 §4.1.2: what the code issued is revoked in the transaction that saw the
+            // replay, so detection and revocation cannot come apart.
+            revoke_code_tokens_in(&txn, code_hash, now).await?;
+        }
+        txn.commit().await?;
         Ok(if claimed {
             CodeUse::Fresh(code)
-        } else if code.used_at.is_some() {
+        } else if replayed {
             CodeUse::Replayed(code)
         } else {
             CodeUse::Expired(code)
@@ -126,27 +132,34 @@ impl Store {
         code_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let now = stamp(now);
         let txn = self.begin_write().await?;
-        authorization_code::Entity::update_many()
-            .col_expr(C::RevokedAt, Expr::value(now))
-            .filter(C::CodeHash.eq(code_hash))
-            .filter(C::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
-        let family = authorization_code::Entity::find_by_id(code_hash)
-            .one(&txn)
-            .await?
-            .and_then(|m| m.family_id);
-        // Refresh tokens before access tokens, as everywhere: PostgreSQL row locks taken in one
-        // order cannot deadlock against a concurrent revoke_family.
-        let mut revoked = 0;
-        if let Some(family) = family {
-            revoked += revoke_family_in(&txn, &family, now).await?;
-        }
-        revoked +=
-            revoke_access_where(&txn, access_token::Column::CodeHash.eq(code_hash), now).await?;
+        let revoked = revoke_code_tokens_in(&txn, code_hash, stamp(now)).await?;
         txn.commit().await?;
         Ok(revoked)
     }
+}
+
+async fn revoke_code_tokens_in(
+    db: &impl ConnectionTrait,
+    code_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    authorization_code::Entity::update_many()
+        .col_expr(C::RevokedAt, Expr::value(now))
+        .filter(C::CodeHash.eq(code_hash))
+        .filter(C::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    let family = authorization_code::Entity::find_by_id(code_hash)
+        .one(db)
+        .await?
+        .and_then(|m| m.family_id);
+    // Refresh tokens before access tokens, as everywhere: PostgreSQL row locks taken in one
+    // order cannot deadlock against a concurrent revoke_family.
+    let mut revoked = 0;
+    if let Some(family) = family {
+        revoked += revoke_family_in(db, &family, now).await?;
+    }
+    revoked += revoke_access_where(db, access_token::Column::CodeHash.eq(code_hash), now).await?;
+    Ok(revoked)
 }

@@ -14,8 +14,11 @@ use crate::error::StoreError;
 use crate::store::{Store, stamp};
 
 pub(super) fn session_from_model(m: browser_session::Model) -> Result<BrowserSession, StoreError> {
+    let owner = || format!("session {}", short(&m.id_hash));
     Ok(BrowserSession {
-        amr: from_json(&m.amr, "amr", format_args!("session {}", short(&m.id_hash)))?,
+        amr: from_json(&m.amr, "amr", owner())?,
+        passed: from_json(&m.passed, "passed", owner())?,
+        levels: from_json(&m.levels, "levels", owner())?,
         id_hash: m.id_hash,
         realm: m.realm,
         account_id: AccountId(m.account_id.0),
@@ -65,6 +68,8 @@ impl Store {
                 .upstream
                 .as_ref()
                 .and_then(|u| u.logout_hint.clone())),
+            passed: Set(to_json(&session.passed)?),
+            levels: Set(to_json(&session.levels)?),
         })
         .exec_without_returning(&self.db)
         .await

@@ -188,18 +188,25 @@ impl Store {
             .filter(R::Realm.eq(realm))
             .one(&txn)
             .await?;
-        let record = match found {
+        let mut record = match found {
             Some(m) => with_family(&txn, m).await?,
             None => return Ok(RefreshUse::Missing),
         };
+        let reused = record.revoked_at.is_none() && !claimed && record.used_at.is_some();
+        if reused {
+            // A rotated token came back: the family goes in this same transaction, so no
+            // failure between detection and revocation can leave the thief's family alive.
+            revoke_family_in(&txn, &record.family_id, now).await?;
+            record.revoked_at = Some(now);
+        }
         txn.commit().await?;
-        Ok(if record.revoked_at.is_some() {
+        Ok(if reused {
+            RefreshUse::Reused(record)
+        } else if record.revoked_at.is_some() {
             // Also when this caller claimed it: the family was revoked, its own row was not.
             RefreshUse::Revoked(record)
         } else if claimed {
             RefreshUse::Fresh(record)
-        } else if record.used_at.is_some() {
-            RefreshUse::Reused(record)
         } else if record.expires_at <= now {
             RefreshUse::Expired(record)
         } else {

@@ -8,6 +8,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use gatehouse_core::AccountId;
+use gatehouse_core::auth::{AchievedLevel, PassedMechanism};
 
 /// A realm's signing key. `Debug` leaves out the private key, encrypted as it is.
 #[derive(Clone, PartialEq)]
@@ -55,6 +56,10 @@ pub struct BrowserSession {
     pub last_seen_at: DateTime<Utc>,
     /// Set when the session was created through a redirect provider.
     pub upstream: Option<SessionUpstream>,
+    /// Each mechanism the session passed, with its time (step-up skips those still valid).
+    pub passed: Vec<PassedMechanism>,
+    /// Each level a flow reached; a level expires with its policy's `max_age`.
+    pub levels: Vec<AchievedLevel>,
 }
 
 /// The redirect provider a session came through, and what it needs to end the upstream session
@@ -123,8 +128,8 @@ pub struct AuthorizationCode {
 pub enum CodeUse {
     /// This caller redeemed it: issue tokens. The record carries the `used_at` just set.
     Fresh(AuthorizationCode),
-    /// Redeemed before (by anyone): refuse, and revoke what it issued
-    /// ([`Store::revoke_code_tokens`](crate::Store::revoke_code_tokens)).
+    /// Redeemed before (by anyone): refuse. What it issued was revoked in the same transaction
+    /// that saw the replay.
     Replayed(AuthorizationCode),
     /// Never redeemed, now past `expires_at`.
     Expired(AuthorizationCode),
@@ -161,8 +166,8 @@ pub struct RefreshTokenRecord {
 pub enum RefreshUse {
     /// This caller rotated it: issue the next one in the same family.
     Fresh(RefreshTokenRecord),
-    /// Rotated before: a stolen token is in play; revoke the family
-    /// ([`Store::revoke_family`](crate::Store::revoke_family)).
+    /// Rotated before: a stolen token is in play. The family was revoked in the same
+    /// transaction that saw the reuse (`revoked_at` is that time).
     Reused(RefreshTokenRecord),
     /// It or its family was revoked.
     Revoked(RefreshTokenRecord),

@@ -62,21 +62,88 @@ store_test!(refresh_tokens_rotate_once, |store| async move {
             .unwrap(),
         RefreshUse::Fresh(rotated.clone())
     );
+    // The reuse revokes the family in the same call: nothing else has to follow it.
+    let reused = t + Duration::minutes(2);
+    let revoked = RefreshTokenRecord {
+        revoked_at: Some(reused),
+        ..rotated.clone()
+    };
     assert_eq!(
         store
-            .use_refresh_token(REALM, &r.token_hash, used)
+            .use_refresh_token(REALM, &r.token_hash, reused)
             .await
             .unwrap(),
-        RefreshUse::Reused(rotated.clone())
+        RefreshUse::Reused(revoked.clone())
     );
     assert_eq!(
         store
             .find_refresh_token(REALM, &r.token_hash)
             .await
             .unwrap(),
-        Some(rotated)
+        Some(revoked)
     );
+    assert!(matches!(
+        store
+            .use_refresh_token(REALM, &r.token_hash, reused)
+            .await
+            .unwrap(),
+        RefreshUse::Revoked(_)
+    ));
 });
+
+store_test!(
+    a_reused_refresh_token_revokes_its_family_in_the_same_call,
+    |store| async move {
+        let t = now();
+        let first = refresh("r1", "fam-1", t);
+        store.insert_refresh_token(&first).await.unwrap();
+        store
+            .record_access_token(&access("a1", Some("fam-1"), t))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .use_refresh_token(REALM, &first.token_hash, t)
+                .await
+                .unwrap(),
+            RefreshUse::Fresh(_)
+        ));
+        // The rotation's successor, and an access token issued with it.
+        let second = refresh("r2", "fam-1", t);
+        store.insert_refresh_token(&second).await.unwrap();
+        store
+            .record_access_token(&access("a2", Some("fam-1"), t))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .use_refresh_token(REALM, &first.token_hash, t)
+                .await
+                .unwrap(),
+            RefreshUse::Reused(_)
+        ));
+        // No revoke_family call: the reuse itself revoked the whole family.
+        assert!(
+            store
+                .find_refresh_token(REALM, &second.token_hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
+        assert!(matches!(
+            store
+                .use_refresh_token(REALM, &second.token_hash, t)
+                .await
+                .unwrap(),
+            RefreshUse::Revoked(_)
+        ));
+        for jti in ["a1", "a2"] {
+            assert!(store.is_access_token_revoked(REALM, jti).await.unwrap());
+        }
+    }
+);
 
 store_test!(refresh_token_expired_and_revoked, |store| async move {
     let t = now();
@@ -131,7 +198,22 @@ store_test!(
             .iter()
             .filter(|r| matches!(r, RefreshUse::Reused(_)))
             .count();
-        assert_eq!((fresh, reused), (1, RACERS - 1));
+        // The first reuse revoked the family: later losers find it revoked.
+        let revoked = results
+            .iter()
+            .filter(|r| matches!(r, RefreshUse::Revoked(_)))
+            .count();
+        assert_eq!((fresh, reused + revoked), (1, RACERS - 1));
+        assert!(reused >= 1);
+        assert!(
+            store
+                .find_refresh_token(REALM, &h)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
     }
 );
 
@@ -239,7 +321,8 @@ store_test!(revoke_code_tokens_after_a_replay, |store| async move {
         store.consume_code(REALM, &c.code_hash, t).await.unwrap(),
         CodeUse::Replayed(_)
     ));
-    assert_eq!(store.revoke_code_tokens(&c.code_hash, t).await.unwrap(), 2);
+    // The replay revoked both in the same call: nothing is left to revoke.
+    assert_eq!(store.revoke_code_tokens(&c.code_hash, t).await.unwrap(), 0);
     assert!(store.is_access_token_revoked(REALM, "a1").await.unwrap());
     assert!(!store.is_access_token_revoked(REALM, "a9").await.unwrap());
     assert!(matches!(

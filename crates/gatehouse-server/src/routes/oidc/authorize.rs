@@ -1,4 +1,5 @@
-//! `/authorize`: validate, answer from the session, or send the browser to the login page.
+//! `/authorize`: validate, answer from the session, or send the browser to the login page when
+//! it has none, or one too old or too low for the request (step-up).
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use gatehouse_core::auth::StepUp;
 use gatehouse_oidc::AuthorizeRejection;
 
 use super::http::{
@@ -62,13 +64,19 @@ async fn authorize(
         Ok(s) => s,
         Err(e) => return internal_page(&g.pages, e),
     };
-    if let Some(session) = session
-        && oidc.session_satisfies(&request, &session, Utc::now())
-    {
-        return match oidc.issue_code(&request, &session).await {
-            Ok(location) => see_other(&location),
-            Err(e) => internal_page(&g.pages, e),
-        };
+    match oidc.step_up(&request, session.as_ref(), Utc::now()) {
+        StepUp::Satisfied(_) => {
+            if let Some(session) = &session {
+                return match oidc.issue_code(&request, session).await {
+                    Ok(location) => see_other(&location),
+                    Err(e) => internal_page(&g.pages, e),
+                };
+            }
+        }
+        StepUp::Unmet => return see_other(&oidc.unmet_requirements(&request)),
+        // The login page runs the login again; the policy engine's transports will run only
+        // the missing steps (`Engine::start` with the still-valid `passed`).
+        StepUp::Needed { .. } => {}
     }
     if request.forbids_login_page() {
         return see_other(&oidc.login_required(&request));
