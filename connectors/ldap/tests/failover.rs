@@ -2,6 +2,8 @@
 //! killed under load. The servers that die are slapd instances of the tests' own.
 
 mod common;
+#[path = "../../../crates/gatehouse-cli/tests/common/port.rs"]
+mod port;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -13,12 +15,7 @@ use gatehouse_core::PasswordOutcome;
 
 /// A loopback port nothing listens on (connections are refused).
 fn refused_url() -> String {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("ldap://127.0.0.1:{port}")
+    format!("ldap://127.0.0.1:{}", port::free_port())
 }
 
 fn verified(outcome: &PasswordOutcome) -> bool {

@@ -6,17 +6,18 @@
 
 mod common;
 
+use common::browser::{Browser, Page};
 use common::upstream::{
-    Broker, RP_LOGGED_OUT, UpstreamClient, broker, browser, journey, jwt_claims, query, redeem,
-    upstream, upstream_asks_login,
+    Broker, RP_LOGGED_OUT, UpstreamClient, broker, journey, jwt_claims, query, redeem, upstream,
+    upstream_asks_login,
 };
 use gatehouse_store::store_test;
-use reqwest::header::{CONTENT_TYPE, LOCATION};
+use reqwest::header::LOCATION;
 use url::Url;
 
 /// Logs alice in through `provider`; returns the browser and the broker's ID token.
-async fn logged_in(b: &Broker, provider: &str) -> (reqwest::Client, String) {
-    let browser = browser();
+async fn logged_in(b: &Broker, provider: &str) -> (Browser, String) {
+    let browser = Browser::new();
     let back = journey(b, &browser, provider, "alice", "alice-pw", |u| u)
         .await
         .unwrap_or_else(|(s, page)| panic!("{s}:\n{page}\n{}", b.server.logs()));
@@ -26,12 +27,7 @@ async fn logged_in(b: &Broker, provider: &str) -> (reqwest::Client, String) {
 }
 
 /// RP-Initiated Logout at the broker with the RP's ID token; returns the broker's answer.
-async fn broker_logout(
-    b: &Broker,
-    browser: &reqwest::Client,
-    id_token: &str,
-    to_rp: bool,
-) -> reqwest::Response {
+async fn broker_logout(b: &Broker, browser: &Browser, id_token: &str, to_rp: bool) -> Page {
     let mut url = Url::parse(&format!("{}/realms/main/logout", b.base())).unwrap();
     url.query_pairs_mut().append_pair("id_token_hint", id_token);
     if to_rp {
@@ -39,38 +35,24 @@ async fn broker_logout(
             .append_pair("post_logout_redirect_uri", RP_LOGGED_OUT)
             .append_pair("state", "rp-logout-state");
     }
-    browser.get(url).send().await.unwrap()
+    browser.get(&url).await
 }
 
-fn location(response: &reqwest::Response) -> Url {
-    let to = response
-        .headers()
-        .get(LOCATION)
-        .unwrap_or_else(|| panic!("no redirect: {}", response.status()));
-    response.url().join(to.to_str().unwrap()).unwrap()
+fn location(page: &Page) -> Url {
+    page.location
+        .clone()
+        .unwrap_or_else(|| panic!("no redirect: {}", page.status))
 }
 
 /// At the upstream's logout: its confirmation form, "Yes, sign me out"; returns where the upstream
 /// sends the browser next.
-async fn confirm_upstream_logout(browser: &reqwest::Client, at: Url) -> Url {
-    let page = browser.get(at).send().await.unwrap().text().await.unwrap();
-    let action_at = page
-        .find("action=\"")
-        .unwrap_or_else(|| panic!("no form:\n{page}"));
-    let action = &page[action_at + 8..];
-    let action = action[..action.find('"').unwrap()].to_owned();
-    let xsrf = common::upstream::field(&page, "xsrf");
-    let done = browser
-        .post(&action)
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(common::upstream::encode(&[
-            ("xsrf", xsrf),
-            ("logout", "yes".to_owned()),
-        ]))
-        .send()
-        .await
-        .unwrap();
-    location(&done)
+async fn confirm_upstream_logout(browser: &Browser, at: Url) -> Url {
+    let page = browser.get(&at).await;
+    let mut form = page
+        .form_with("xsrf")
+        .unwrap_or_else(|| panic!("no form:\n{}", page.body));
+    form.set("logout", "yes");
+    location(&browser.post(&page.url, &form).await)
 }
 
 fn logged_out_url(b: &Broker) -> String {
@@ -107,7 +89,7 @@ store_test!(
         );
         // The broker's own session is over already.
         let cookies = answer
-            .headers()
+            .headers
             .get_all(reqwest::header::SET_COOKIE)
             .iter()
             .map(|v| v.to_str().unwrap().to_owned())
@@ -120,8 +102,7 @@ store_test!(
         // The upstream logs out and sends the browser back to the broker, which goes on to the RP.
         let back = confirm_upstream_logout(&browser, to).await;
         assert!(back.as_str().starts_with(&logged_out_url(&b)), "{back}");
-        let last = browser.get(back).send().await.unwrap();
-        let last = location(&last);
+        let last = location(&browser.get(&back).await);
         assert_eq!(
             last.as_str(),
             format!("{RP_LOGGED_OUT}?state=rp-logout-state")
@@ -129,9 +110,9 @@ store_test!(
         // The upstream session is really over: the next login there asks for the password.
         assert!(upstream_asks_login(&b, &browser, "upstream").await);
         // And a second visit of /logged-out (the cookie spent) is just the logged-out page.
-        let again = browser.get(logged_out_url(&b)).send().await.unwrap();
-        assert_eq!(again.status(), 200);
-        assert!(again.text().await.unwrap().contains("You are logged out"));
+        let again = browser.get(&Url::parse(&logged_out_url(&b)).unwrap()).await;
+        assert_eq!(again.status, 200);
+        assert!(again.body.contains("You are logged out"));
     }
 );
 
@@ -187,9 +168,9 @@ store_test!(
         assert_eq!(query(&to, "id_token_hint"), None);
         let back = confirm_upstream_logout(&browser, to).await;
         assert!(back.as_str().starts_with(&logged_out_url(&b)), "{back}");
-        let last = browser.get(back).send().await.unwrap();
-        assert_eq!(last.status(), 200);
-        assert!(last.text().await.unwrap().contains("You are logged out"));
+        let last = browser.get(&back).await;
+        assert_eq!(last.status, 200);
+        assert!(last.body.contains("You are logged out"));
         assert!(upstream_asks_login(&b, &browser, "iam").await);
     }
 );
@@ -239,7 +220,7 @@ store_test!(
         );
         assert!(query(&to, "id_token_hint").is_some());
         let back = confirm_upstream_logout(&browser, to).await;
-        let last = location(&browser.get(back).send().await.unwrap());
+        let last = location(&browser.get(&back).await);
         assert_eq!(
             last.as_str(),
             format!("{RP_LOGGED_OUT}?state=rp-logout-state")

@@ -28,12 +28,7 @@ fn env_with(store: TestStore, url: &str) -> Env {
 
 /// A URL where no directory answers (connections refused).
 fn dead_url() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("ldap://127.0.0.1:{port}")
+    format!("ldap://127.0.0.1:{}", common::free_port())
 }
 
 /// `gatehouse ARGS` with `stdin`, the service password's variable and `vars` in the environment.

@@ -25,6 +25,9 @@ use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use gatehouse_server::{Config, Gatehouse};
 use gatehouse_store::Store;
 
+#[path = "../../gatehouse-cli/tests/common/port.rs"]
+mod port;
+
 const THREADS: usize = 2;
 const CONCURRENCY: usize = 32;
 const CLIENT_ID: &str = "bench";
@@ -222,10 +225,7 @@ scopes = ["api"]
 
 /// `tests/peers/oidc-provider.sh start` on a free port; its token URL and PID.
 fn start_oidc_provider(root: &Path, dir: &Path) -> Result<(String, u32), String> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
+    let port = port::free_port();
     let state = dir.join("oidc-provider");
     let out = Command::new("bash")
         .arg(root.join("tests/peers/oidc-provider.sh"))

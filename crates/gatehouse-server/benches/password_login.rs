@@ -1,7 +1,8 @@
 //! Database-provider password logins per second through the whole resolver and through the HTTP
 //! endpoint, against the ceiling of raw argon2id verifications with the same parameters on the
 //! same number of threads, measured in the same run. Prints ratios and peak RSS; never fails on a
-//! timing. `GATEHOUSE_BENCH_SECONDS` sets each phase's length (default 10).
+//! timing. `GATEHOUSE_BENCH_SECONDS` sets each phase's length (default 10); the store is SQLite,
+//! or PostgreSQL with `GATEHOUSE_BENCH_STORE=postgres` (`support/store.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,8 +11,13 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use gatehouse_core::{AccountRepository, NewLink, Secret};
-use gatehouse_server::{Config, Gatehouse};
-use gatehouse_store::{NewAccount, Store};
+use gatehouse_server::Gatehouse;
+use gatehouse_store::NewAccount;
+use gatehouse_store::testing::TestStore;
+
+mod support;
+
+use support::{serve, store};
 
 const THREADS: usize = 2;
 const CONCURRENCY: usize = 64;
@@ -29,11 +35,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (gatehouse, phc) = runtime.block_on(setup(&dir));
+    let _dir = support::temp_working_dir();
+    let db = runtime.block_on(store::fresh());
+    let (gatehouse, phc) = runtime.block_on(setup(&db));
 
     println!(
-        "password_login benchmark: argon2id m=19456 KiB t=2 p=1, {THREADS} threads, {CONCURRENCY} concurrent logins, {seconds} s a phase"
+        "password_login benchmark: argon2id m=19456 KiB t=2 p=1, {THREADS} threads, {CONCURRENCY} concurrent logins, {} store, {seconds} s a phase",
+        store::backend()
     );
     let raw_before = raw_verifies_per_second(&phc, phase);
     println!("raw argon2id verifies/s ({THREADS} threads):   {raw_before:8.1}");
@@ -72,20 +80,8 @@ fn main() {
     );
 }
 
-async fn setup(dir: &tempfile::TempDir) -> (Arc<Gatehouse>, String) {
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.db").display()
-    );
-    let text = format!(
-        "[store]\nurl = \"{url}\"\n[realms.main]\nchain = [\"local\"]\n[[realms.main.providers]]\nid = \"local\"\nkind = \"database\"\n"
-    );
-    let config = Config::from_toml(&text, "bench", Vec::new()).expect("config");
-    let store = Store::connect(&url).await.expect("store");
-    store.migrate().await.expect("migrate");
-    let gatehouse = Gatehouse::with_store(config, store)
-        .await
-        .expect("gatehouse");
+async fn setup(db: &TestStore) -> (Arc<Gatehouse>, String) {
+    let gatehouse = store::database_realm(db).await;
     let realm = gatehouse.realm("main").expect("realm");
     let phc = realm.database_providers["local"]
         .hash_password(&Secret::new(PASSWORD))
@@ -190,17 +186,8 @@ async fn resolver_logins(gatehouse: &Arc<Gatehouse>, phase: Duration) -> (f64, u
 }
 
 async fn http_logins(gatehouse: Arc<Gatehouse>, phase: Duration) -> f64 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!(
-        "http://{}/realms/main/api/v1/password-login",
-        listener.local_addr().expect("addr")
-    );
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(gatehouse_server::serve_on(gatehouse, listener, async {
-        let _ = rx.await;
-    }));
+    let server = serve::gatehouse(gatehouse).await;
+    let url = format!("{}/realms/main/api/v1/password-login", server.base);
     let client = reqwest::Client::new();
     let count = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -221,8 +208,7 @@ async fn http_logins(gatehouse: Arc<Gatehouse>, phase: Duration) -> f64 {
         t.await.expect("task");
     }
     let rate = count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
-    let _ = tx.send(());
-    let _ = server.await;
+    server.stop().await;
     rate
 }
 

@@ -1,12 +1,16 @@
-//! The upstream test peer (tests/peers/upstream-oidc.sh: node oidc-provider) and a scripted
-//! browser for it. Shared by the `oauth2` and `oidc` connectors' integration tests (the latter
-//! include this file by path).
+//! The upstream test peer (tests/peers/upstream-oidc.sh: node oidc-provider), signed in to with
+//! the workspace's one scripted browser (included by path: it needs only reqwest and url).
+//! Shared by the `oauth2` and `oidc` connectors' integration tests (the latter include this file
+//! by path).
 #![allow(dead_code)]
+
+#[path = "../../../../crates/gatehouse-cli/tests/common/browser.rs"]
+mod browser;
 
 use std::process::Command;
 
+use browser::Browser;
 use gatehouse_core::{ProviderDescriptor, ProviderKind};
-use reqwest::header::{CONTENT_TYPE, LOCATION};
 use url::Url;
 
 pub const SCRIPT: &str = concat!(
@@ -48,57 +52,20 @@ pub fn descriptor(kind: ProviderKind) -> ProviderDescriptor {
 }
 
 /// Plays the browser from the authorization URL to the redirect back to the broker: follows the
-/// peer's redirects with a cookie jar, fills in its login form, and returns the callback's query
-/// parameters.
+/// peer's redirects, fills in its login form, and returns the callback's query parameters.
 pub async fn login(location: &str, user: &str, password: &str) -> Vec<(String, String)> {
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut url = Url::parse(location).unwrap();
-    let mut form_sent = false;
-    for _ in 0..10 {
-        if url.as_str().starts_with("http://127.0.0.1:8080/") {
-            return url.query_pairs().into_owned().collect();
-        }
-        let response = if url.path().starts_with("/interaction/") && !form_sent {
-            let page = browser
-                .get(url.clone())
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            assert!(
-                page.contains("name=\"login\""),
-                "not the login form at {url}:\n{page}"
-            );
-            form_sent = true;
-            let form = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("prompt", "login")
-                .append_pair("login", user)
-                .append_pair("password", password)
-                .finish();
-            browser
-                .post(url.clone())
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(form)
-                .send()
-                .await
-                .unwrap()
-        } else {
-            browser.get(url.clone()).send().await.unwrap()
-        };
-        let status = response.status();
-        let Some(next) = response.headers().get(LOCATION).cloned() else {
-            let body = response.text().await.unwrap_or_default();
-            panic!("no redirect from {url} ({status}):\n{body}");
-        };
-        url = url.join(next.to_str().unwrap()).unwrap();
-    }
-    panic!("more than 10 redirects, last {url}")
+    let browser = Browser::new();
+    let start = browser.get(&Url::parse(location).unwrap()).await;
+    let back = browser
+        .follow_signing_in(start, user, password, "http://127.0.0.1:8080/", |u| u)
+        .await
+        .unwrap_or_else(|page| {
+            panic!(
+                "no redirect from {} ({}):\n{}",
+                page.url, page.status, page.body
+            )
+        });
+    back.query_pairs().into_owned().collect()
 }
 
 /// The value of one query parameter of a URL.

@@ -6,6 +6,10 @@
 //! Sites are compared by scheme and host (ports do not count, as for SameSite), so a test that
 //! wants the upstream to be another site puts Gatehouse's public URL on `localhost` and the
 //! upstream on `127.0.0.1`. `localhost` is resolved to 127.0.0.1.
+//!
+//! The one scripted browser of the workspace's tests: the oauth2 and oidc connectors' tests
+//! include this file by path (`connectors/oauth2/tests/peer/mod.rs`), so it uses nothing but
+//! reqwest and url.
 
 use std::sync::Mutex;
 
@@ -28,6 +32,7 @@ pub struct Page {
     pub status: u16,
     pub location: Option<Url>,
     pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
     pub body: String,
 }
 
@@ -212,16 +217,53 @@ impl Browser {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
+        let headers = response.headers().clone();
         let body = response.text().await.unwrap_or_default();
         let page = Page {
             url: url.clone(),
             status,
             location,
             content_type,
+            headers,
             body,
         };
         self.history.lock().unwrap().push(page.clone());
         page
+    }
+
+    /// Follows `page`'s redirects until one to an address starting with `stop_at`, which is
+    /// returned unfollowed; on the way, signs in as `user` at the first login form of the
+    /// upstream peer (node oidc-provider's: fields `login` and `password`). `rewrite` may change
+    /// each redirect's address before it is followed. A page that is neither a redirect nor that
+    /// form ends the walk: `Err(page)`.
+    pub async fn follow_signing_in(
+        &self,
+        mut page: Page,
+        user: &str,
+        password: &str,
+        stop_at: &str,
+        rewrite: impl Fn(Url) -> Url,
+    ) -> Result<Url, Page> {
+        let mut signed_in = false;
+        for _ in 0..15 {
+            let login_form = page
+                .form_with("login")
+                .filter(|f| page.status == 200 && !signed_in && f.get("password").is_some());
+            if let Some(next) = page.location.clone() {
+                if next.as_str().starts_with(stop_at) {
+                    return Ok(next);
+                }
+                page = self.get(&rewrite(next)).await;
+            } else if let Some(mut form) = login_form {
+                signed_in = true;
+                form.set("login", user);
+                form.set("password", password);
+                page = self.post(&page.url.clone(), &form).await;
+            } else {
+                return Err(page);
+            }
+        }
+        panic!("more than 15 steps, the last at {}", page.url)
     }
 
     fn real(&self, url: &Url) -> Url {
@@ -247,22 +289,57 @@ impl Browser {
             // The default of current browsers for a cookie without SameSite.
             lax_or_strict: true,
         };
-        let mut delete = false;
+        // Max-Age wins over Expires (RFC 6265 5.3).
+        let (mut max_age_spent, mut expired) = (None, false);
         for attr in parts {
             let (k, v) = attr.trim().split_once('=').unwrap_or((attr.trim(), ""));
             match k.to_ascii_lowercase().as_str() {
                 "path" => cookie.path = v.to_owned(),
                 "samesite" => cookie.lax_or_strict = !v.eq_ignore_ascii_case("none"),
-                "max-age" => delete = v.trim() == "0",
+                "max-age" => max_age_spent = v.trim().parse::<i64>().ok().map(|age| age <= 0),
+                // How servers delete a cookie without Max-Age (node's `cookies`: the epoch).
+                "expires" => expired = unix_time(v).is_some_and(|t| t <= now()),
                 _ => {}
             }
         }
+        let delete = max_age_spent.unwrap_or(expired);
         let mut jar = self.jar.lock().unwrap();
         jar.retain(|c| !(c.host == cookie.host && c.name == cookie.name && c.path == cookie.path));
         if !delete {
             jar.push(cookie);
         }
     }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The seconds since the epoch of an HTTP date (`Thu, 01 Jan 1970 00:00:00 GMT`).
+fn unix_time(date: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let parts: Vec<&str> = date
+        .split([' ', ',', '-'])
+        .filter(|p| !p.is_empty())
+        .collect();
+    let [_, day, month, year, time, ..] = parts.as_slice() else {
+        return None;
+    };
+    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
+    let month = MONTHS.iter().position(|m| month.eq_ignore_ascii_case(m))? as i64 + 1;
+    let mut hms = time.split(':').map(|n| n.parse::<i64>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
 }
 
 fn default_path(path: &str) -> String {

@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 
 use gatehouse_store::testing::TestStore;
 
+mod port;
 pub mod rp;
 pub mod upstream;
+
+pub use port::free_port;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
@@ -84,11 +87,7 @@ impl Server {
     }
 
     pub async fn start_with(env: &Env, vars: &[(&str, &str)]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let log = env.dir.path().join(format!("serve-{port}.log"));
         let child = env
             .command(&["serve"])
@@ -168,15 +167,6 @@ pub const OIDC_SECRETS: [(&str, &str); 4] = [
 /// The clone's root (where `tests/` and `fixtures/` are).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A loopback port that was free a moment ago.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Env {

@@ -1,15 +1,17 @@
-//! A broker in front of the upstream peer (node oidc-provider, tests/peers/upstream-oidc.sh), and a
-//! scripted browser that walks through both: broker_upstream.rs, broker_logout.rs.
+//! A broker in front of the upstream peer (node oidc-provider, tests/peers/upstream-oidc.sh), and
+//! the walks of the scripted browser ([`Browser`]) through both: broker_upstream.rs,
+//! broker_logout.rs.
 //!
 //! Every broker listens on a free port and is its own public URL; its callbacks (and its
 //! `/logged-out` address) are registered at the upstream for that run, as a client of its own
 //! (Dynamic Client Registration), so nothing depends on a fixed port.
 
 use base64::Engine;
-use reqwest::header::{CONTENT_TYPE, LOCATION};
+use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use url::Url;
 
+use super::browser::{Browser, Page};
 use super::{Env, Server, free_port, repo_root};
 
 pub const RP_CALLBACK: &str = "http://127.0.0.1:9/callback";
@@ -154,67 +156,30 @@ pub async fn broker(
     serve(env, port, client).await
 }
 
-/// A browser with a cookie jar that never follows redirects by itself.
-pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// The value of a hidden field of an HTML page.
-pub fn field(page: &str, name: &str) -> String {
-    let at = page
-        .find(&format!("name=\"{name}\" value=\""))
-        .unwrap_or_else(|| panic!("no {name} in:\n{page}"));
-    let rest = &page[at + name.len() + 15..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
-
-pub fn authorize_url(b: &Broker) -> String {
-    format!(
+pub fn authorize_url(b: &Broker) -> Url {
+    Url::parse(&format!(
         "{}/realms/main/authorize?response_type=code&client_id=rp&redirect_uri={RP_CALLBACK}&scope=openid%20profile%20email&state=rp-state&nonce=rp-nonce",
         b.base()
-    )
+    ))
+    .unwrap()
 }
 
-/// The relying party's authorization request up to Gatehouse's login page: (page, [tx, csrf]).
-pub async fn login_page(
-    b: &Broker,
-    browser: &reqwest::Client,
-) -> (String, [(&'static str, String); 2]) {
-    let login = browser.get(authorize_url(b)).send().await.unwrap();
-    let to_login = login
-        .headers()
-        .get(LOCATION)
-        .unwrap_or_else(|| panic!("authorize did not redirect: {}", login.status()));
-    let page = browser
-        .get(to_login.to_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    // minijinja escapes `/` in attributes.
-    let page = page.text().await.unwrap().replace("&#x2f;", "/");
-    let form = [
-        ("tx", field(&page, "tx")),
-        ("csrf_token", field(&page, "csrf_token")),
-    ];
-    (page, form)
+/// The relying party's authorization request up to Gatehouse's login page.
+pub async fn login_page(b: &Broker, browser: &Browser) -> Page {
+    let authorize = browser.get(&authorize_url(b)).await;
+    let to_login = authorize
+        .location
+        .unwrap_or_else(|| panic!("authorize did not redirect: {}", authorize.status));
+    browser.get(&to_login).await
 }
 
 /// The login page's button for `provider`: the broker's answer (a redirect upstream).
-pub async fn press(b: &Broker, browser: &reqwest::Client, provider: &str) -> reqwest::Response {
-    let (page, form) = login_page(b, browser).await;
-    let action = format!("{}/realms/main/broker/{provider}/start", b.base());
-    assert!(page.contains(&action), "no button for {provider}:\n{page}");
-    browser
-        .post(action)
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(encode(&form))
-        .send()
-        .await
-        .unwrap()
+pub async fn press(b: &Broker, browser: &Browser, provider: &str) -> Page {
+    let page = login_page(b, browser).await;
+    let button = page
+        .form_to(&format!("/realms/main/broker/{provider}/start"))
+        .unwrap_or_else(|| panic!("no button for {provider}:\n{}", page.body));
+    browser.post(&page.url, &button).await
 }
 
 /// The relying party's authorization request, the login page's button for `provider`, the
@@ -222,78 +187,53 @@ pub async fn press(b: &Broker, browser: &reqwest::Client, provider: &str) -> req
 /// `tamper` may change the URL of the broker callback before it is followed.
 pub async fn journey(
     b: &Broker,
-    browser: &reqwest::Client,
+    browser: &Browser,
     provider: &str,
     user: &str,
     password: &str,
     tamper: impl Fn(Url) -> Url,
 ) -> Result<Url, (u16, String)> {
-    let response = press(b, browser, provider).await;
-    follow(browser, response, user, password, tamper).await
+    let page = press(b, browser, provider).await;
+    follow(browser, page, user, password, tamper).await
 }
 
-/// Follows redirects (through the upstream's login form) from `response` to the relying party.
+/// Follows redirects (through the upstream's login form) from `page` to the relying party.
 pub async fn follow(
-    browser: &reqwest::Client,
-    mut response: reqwest::Response,
+    browser: &Browser,
+    page: Page,
     user: &str,
     password: &str,
     tamper: impl Fn(Url) -> Url,
 ) -> Result<Url, (u16, String)> {
-    let mut form_sent = false;
-    for _ in 0..15 {
-        let status = response.status().as_u16();
-        let Some(next) = response.headers().get(LOCATION).cloned() else {
-            return Err((status, response.text().await.unwrap_or_default()));
-        };
-        let mut url = response.url().join(next.to_str().unwrap()).unwrap();
-        if url.as_str().starts_with(RP_CALLBACK) {
-            return Ok(url);
-        }
+    let broker_callbacks_tampered = |url: Url| {
         if url.path().contains("/broker/") {
-            url = tamper(url);
-        }
-        response = if url.path().starts_with("/interaction/") && !form_sent {
-            form_sent = true;
-            browser.get(url.clone()).send().await.unwrap();
-            browser
-                .post(url)
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(
-                    url::form_urlencoded::Serializer::new(String::new())
-                        .append_pair("prompt", "login")
-                        .append_pair("login", user)
-                        .append_pair("password", password)
-                        .finish(),
-                )
-                .send()
-                .await
-                .unwrap()
+            tamper(url)
         } else {
-            browser.get(url).send().await.unwrap()
-        };
-    }
-    panic!("too many redirects")
+            url
+        }
+    };
+    browser
+        .follow_signing_in(page, user, password, RP_CALLBACK, broker_callbacks_tampered)
+        .await
+        .map_err(|page| (page.status, page.body))
 }
 
 /// Whether the upstream asks this browser to log in (it has no live session there): the login
 /// button's redirects end at the upstream's login form rather than back at the broker.
-pub async fn upstream_asks_login(b: &Broker, browser: &reqwest::Client, provider: &str) -> bool {
-    let mut response = press(b, browser, provider).await;
+pub async fn upstream_asks_login(b: &Broker, browser: &Browser, provider: &str) -> bool {
+    let mut page = press(b, browser, provider).await;
     for _ in 0..10 {
-        let Some(next) = response.headers().get(LOCATION).cloned() else {
-            panic!("stopped at {} {}", response.status(), response.url());
+        let Some(url) = page.location.clone() else {
+            panic!("stopped at {} {}", page.status, page.url);
         };
-        let url = response.url().join(next.to_str().unwrap()).unwrap();
-        if url.path().starts_with("/interaction/") {
-            let page = browser.get(url).send().await.unwrap().text().await.unwrap();
-            assert!(page.contains("name=\"login\""), "{page}");
-            return true;
-        }
         if url.path().contains("/broker/") {
             return false;
         }
-        response = browser.get(url).send().await.unwrap();
+        page = browser.get(&url).await;
+        if url.path().starts_with("/interaction/") {
+            assert!(page.form_with("password").is_some(), "{}", page.body);
+            return true;
+        }
     }
     panic!("too many redirects")
 }

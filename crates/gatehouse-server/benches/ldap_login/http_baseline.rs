@@ -17,6 +17,7 @@ use gatehouse_server::Gatehouse;
 use ldap3::Ldap;
 use serde::Deserialize;
 
+use crate::support::serve::{self, Server};
 use crate::{open_pair, search_and_bind};
 
 #[derive(Deserialize)]
@@ -46,9 +47,8 @@ async fn login(State(pairs): State<Arc<Pairs>>, Json(body): Json<Body>) -> Statu
     }
 }
 
-/// Serves the raw baseline on loopback with `c` connection pairs opened up front; its URL, and the
-/// sender that stops it.
-pub async fn start(url: &str, c: usize) -> (String, tokio::sync::oneshot::Sender<()>) {
+/// Serves the raw baseline (`POST /login`) on loopback with `c` connection pairs opened up front.
+pub async fn start(url: &str, c: usize) -> Server {
     let pairs = Arc::new(Pairs {
         url: url.to_owned(),
         idle: Mutex::new(Vec::new()),
@@ -57,7 +57,7 @@ pub async fn start(url: &str, c: usize) -> (String, tokio::sync::oneshot::Sender
         let pair = open_pair(url).await;
         pairs.idle.lock().expect("pairs").push(pair);
     }
-    serve(
+    serve::bare(
         axum::Router::new()
             .route("/login", post(login))
             .with_state(pairs),
@@ -81,30 +81,11 @@ async fn login_resolver(
 }
 
 /// Serves Gatehouse's resolver for realm `main` behind the same minimal endpoint.
-pub async fn start_resolver(
-    gatehouse: Arc<Gatehouse>,
-) -> (String, tokio::sync::oneshot::Sender<()>) {
-    serve(
+pub async fn start_resolver(gatehouse: Arc<Gatehouse>) -> Server {
+    serve::bare(
         axum::Router::new()
             .route("/login", post(login_resolver))
             .with_state(gatehouse),
     )
     .await
-}
-
-async fn serve(app: axum::Router) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = format!("http://{}/login", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("serve");
-    });
-    (address, stop)
 }

@@ -1,7 +1,9 @@
 //! LDAP password logins per second, with p50/p99 latency, through Gatehouse (the resolver with the
 //! pooled ldap provider, then the HTTP endpoint) against raw ldap3 search + bind on C persistent
-//! connections to the same slapd, measured in the same run, at C = 8 and 32; and the
-//! connection-per-login pattern for contrast. Prints ratios; never fails on a timing.
+//! connections to the same slapd, and the HTTP endpoint against the "Dex pattern" (raw ldap3
+//! doing what Dex does per login: new connection, service bind, search, user bind), each measured
+//! in the same run, at C = 8 and 32. Prints ratios; never fails on a timing. The store is SQLite,
+//! or PostgreSQL with `GATEHOUSE_BENCH_STORE=postgres` (`support/store.rs`).
 //!
 //! slapd: the project's own (`tests/peers/slapd.sh start bench`, logging off), started here unless
 //! GATEHOUSE_BENCH_LDAP_URL names one holding fixtures/ldap/ (and GATEHOUSE_BENCH_LDAP_PID its PID,
@@ -12,7 +14,7 @@
 //! against its own baselines, raw ldap3 and Gatehouse's resolver each behind a minimal HTTP
 //! endpoint (`http_baseline`), driven by the bench's own client (`load_client`;
 //! `GATEHOUSE_BENCH_CLIENT=reqwest` for reqwest). `GATEHOUSE_BENCH_ONLY=resolver` (or `http`,
-//! `http-raw`, `http-resolver`, `raw`, `bare`: the resolver without its audit write) runs only
+//! `http-raw`, `http-resolver`, `raw`, `dex`, `bare`: the resolver without its audit write) runs only
 //! that phase, at C = 32 unless `GATEHOUSE_BENCH_C` says otherwise: a steady load to profile
 //! (`perf record -g -p PID`).
 
@@ -22,15 +24,17 @@ use std::time::{Duration, Instant};
 
 use gatehouse_core::{Resolver, Secret};
 use gatehouse_server::{Config, Gatehouse};
-use gatehouse_store::Store;
+use gatehouse_store::testing::TestStore;
 use ldap3::{Ldap, LdapConnAsync, Scope, SearchEntry};
 
 mod http_baseline;
-mod load_client;
 mod ratios;
+#[path = "../support/mod.rs"]
+mod support;
 mod without_audit_write;
 
-use ratios::Ratios;
+use ratios::{Goal, Ratios};
+use support::{load_client, serve, store};
 use without_audit_write::resolver_without_audit_write;
 
 // The allocator of the `gatehouse` binary, so that the bench measures what it runs.
@@ -211,8 +215,9 @@ async fn raw(url: &str, c: usize, phase: Duration) -> Phase {
     .await
 }
 
-/// What a pool-less broker does: a new connection, service bind, search, user bind, close.
-async fn per_login(url: &str, c: usize, phase: Duration) -> Phase {
+/// The "Dex pattern", what a pool-less broker does per login: a new connection, service bind,
+/// search, user bind, close.
+async fn dex_pattern(url: &str, c: usize, phase: Duration) -> Phase {
     let url = url.to_owned();
     measure(c, phase, move |_, n| {
         let url = url.clone();
@@ -227,13 +232,6 @@ async fn per_login(url: &str, c: usize, phase: Duration) -> Phase {
         }
     })
     .await
-}
-
-fn db_url(dir: &std::path::Path, c: usize) -> String {
-    format!(
-        "sqlite://{}?mode=rwc",
-        dir.join(format!("bench-{c}.db")).display()
-    )
 }
 
 fn config_text(url: &str, c: usize, db: &str) -> String {
@@ -254,13 +252,11 @@ user_search = {{ base_dn = "{BASE}", filter = "(objectClass=inetOrgPerson)" }}
     )
 }
 
-async fn gatehouse(url: &str, c: usize, dir: &std::path::Path) -> Arc<Gatehouse> {
-    let db = db_url(dir, c);
-    let config = Config::from_toml(&config_text(url, c, &db), "bench", Vec::new()).expect("config");
-    let store = Store::connect(&db).await.expect("store");
-    store.migrate().await.expect("migrate");
+async fn gatehouse(url: &str, c: usize, store: &TestStore) -> Arc<Gatehouse> {
+    let text = config_text(url, c, &store.url());
+    let config = Config::from_toml(&text, "bench", Vec::new()).expect("config");
     let gatehouse = Arc::new(
-        Gatehouse::with_store(config, store)
+        Gatehouse::with_store(config, store.store().clone())
             .await
             .expect("gatehouse"),
     );
@@ -319,38 +315,28 @@ async fn resolver_applied(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) 
 }
 
 async fn http(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!(
-        "http://{}/realms/main/api/v1/password-login",
-        listener.local_addr().expect("addr")
-    );
     let applied = login_log_applied(&gatehouse);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(gatehouse_server::serve_on(gatehouse, listener, async {
-        let _ = rx.await;
-    }));
+    let server = serve::gatehouse(gatehouse).await;
+    let url = format!("{}/realms/main/api/v1/password-login", server.base);
     let result = post_logins(url, c, phase, applied).await;
-    let _ = tx.send(());
-    let _ = server.await;
+    server.stop().await;
     result
 }
 
 /// The same logins posted to raw ldap3 behind a minimal HTTP endpoint ([`http_baseline`]).
 async fn http_baseline(url: &str, c: usize, phase: Duration) -> Phase {
-    let (endpoint, stop) = http_baseline::start(url, c).await;
-    let result = post_logins(endpoint, c, phase, async {}).await;
-    let _ = stop.send(());
+    let server = http_baseline::start(url, c).await;
+    let result = post_logins(format!("{}/login", server.base), c, phase, async {}).await;
+    server.stop().await;
     result
 }
 
 /// The same logins posted to Gatehouse's resolver behind that minimal endpoint.
 async fn http_resolver(gatehouse: Arc<Gatehouse>, c: usize, phase: Duration) -> Phase {
     let applied = login_log_applied(&gatehouse);
-    let (endpoint, stop) = http_baseline::start_resolver(gatehouse).await;
-    let result = post_logins(endpoint, c, phase, applied).await;
-    let _ = stop.send(());
+    let server = http_baseline::start_resolver(gatehouse).await;
+    let result = post_logins(format!("{}/login", server.base), c, phase, applied).await;
+    server.stop().await;
     result
 }
 
@@ -424,10 +410,11 @@ fn start_slapd() -> (String, bool) {
 }
 
 /// The phases of a round, in their order between two raw ones.
-const PHASES: [&str; 5] = [
+const PHASES: [&str; 6] = [
     "Gatehouse resolver (pool + audit write)",
     "  the same without the audit write",
     "Gatehouse HTTP endpoint",
+    "the Dex pattern (connection per login)",
     "raw ldap3 behind a minimal HTTP endpoint",
     "Gatehouse resolver behind a minimal HTTP endpoint",
 ];
@@ -440,15 +427,11 @@ fn main() {
         .unwrap_or(5);
     let phase = Duration::from_secs(seconds);
     let (url, started) = start_slapd();
-    let dir = tempfile::tempdir().expect("tempdir");
-    // The broker creates its key file in the working directory: keep it out of the clone.
-    std::env::set_current_dir(dir.path()).expect("chdir");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let _dir = support::temp_working_dir();
+    let runtime = support::runtime();
     println!(
-        "ldap_login benchmark: slapd at {url} (loglevel 0), {USERS} users, {seconds} s a phase, {} cores",
+        "ldap_login benchmark: slapd at {url} (loglevel 0), {USERS} users, {} store, {seconds} s a phase, {} cores",
+        store::backend(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     if let Ok(only) = std::env::var("GATEHOUSE_BENCH_ONLY") {
@@ -457,7 +440,8 @@ fn main() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(32);
         runtime.block_on(async {
-            let gh = gatehouse(&url, c, dir.path()).await;
+            let db = store::fresh().await;
+            let gh = gatehouse(&url, c, &db).await;
             println!("C = {c}, pid {}", std::process::id());
             match only.as_str() {
                 "raw" => raw(&url, c, phase)
@@ -466,8 +450,11 @@ fn main() {
                 "resolver" => resolver_applied(gh, c, phase)
                     .await
                     .print("Gatehouse resolver"),
+                "dex" => dex_pattern(&url, c, phase)
+                    .await
+                    .print("the Dex pattern (connection per login)"),
                 "bare" => {
-                    let bare = resolver_without_audit_write(&url, c, dir.path()).await;
+                    let bare = resolver_without_audit_write(&url, c, &db).await;
                     resolver(bare, |r| r, c, phase)
                         .await
                         .print("Gatehouse resolver without the audit write")
@@ -480,7 +467,7 @@ fn main() {
                     .await
                     .print("raw ldap3 behind a minimal HTTP endpoint"),
                 other => println!(
-                    "GATEHOUSE_BENCH_ONLY: `{other}` is not raw, resolver, bare, http, http-raw or http-resolver"
+                    "GATEHOUSE_BENCH_ONLY: `{other}` is not raw, dex, resolver, bare, http, http-raw or http-resolver"
                 ),
             }
         });
@@ -498,19 +485,21 @@ fn main() {
         .unwrap_or(3);
     runtime.block_on(async {
         for c in [8, 32] {
-            let gh = gatehouse(&url, c, dir.path()).await;
-            let bare_resolver = resolver_without_audit_write(&url, c, dir.path()).await;
+            let db = store::fresh().await;
+            let gh = gatehouse(&url, c, &db).await;
+            let bare_resolver = resolver_without_audit_write(&url, c, &db).await;
             println!("\nC = {c}");
             // Alternated, so that a drift of the machine's speed (other guests on its host) hits
             // every phase alike; each round's ratios are against the raw phases either side.
             let mut raws = vec![raw(&url, c, phase).await];
             raws[0].print("raw ldap3 search + bind, persistent");
-            let mut by_name: [Vec<Phase>; 5] = Default::default();
+            let mut by_name: [Vec<Phase>; 6] = Default::default();
             for round in 1..=rounds {
                 let phases = [
                     resolver_applied(gh.clone(), c, phase).await,
                     resolver(bare_resolver.clone(), |r| r, c, phase).await,
                     http(gh.clone(), c, phase).await,
+                    dex_pattern(&url, c, phase).await,
                     http_baseline(&url, c, phase).await,
                     http_resolver(gh.clone(), c, phase).await,
                 ];
@@ -522,34 +511,34 @@ fn main() {
                 again.print(&format!("raw again #{round}"));
                 raws.push(again);
             }
-            per_login(&url, c, phase)
-                .await
-                .print("connection per login (contrast)");
             // Against the raw phases either side of the round; the HTTP endpoint also against
-            // its two baselines of the same round.
-            let [with_audit, without, web, web_raw, web_resolver] = &by_name;
-            for (short, phases) in [
-                ("resolver", with_audit),
-                ("no audit", without),
-                ("HTTP", web),
+            // the Dex pattern and its two baselines of the same round. The goals of issue #22;
+            // the other lines attribute what a login costs.
+            let [with_audit, without, web, dex, web_raw, web_resolver] = &by_name;
+            let p99_goal = (c == 32).then_some(3.0);
+            for (short, phases, goal) in [
+                ("resolver", with_audit, Goal::new(Some(0.75), p99_goal)),
+                ("no audit", without, Goal::none()),
+                ("HTTP", web, Goal::none()),
             ] {
                 let ratios: Vec<Ratios> = phases
                     .iter()
                     .enumerate()
                     .map(|(i, p)| Ratios::of(p, &raws[i], &raws[i + 1]))
                     .collect();
-                Ratios::print_rounds(short, "raw", &ratios);
+                Ratios::print_rounds(short, "raw", &ratios, goal);
             }
-            for (baseline, of) in [
-                ("raw ldap3 behind HTTP", web_raw),
-                ("Gatehouse resolver behind HTTP", web_resolver),
+            for (baseline, of, goal) in [
+                ("the Dex pattern", dex, Goal::new(Some(2.0), None)),
+                ("raw ldap3 behind HTTP", web_raw, Goal::none()),
+                ("Gatehouse resolver behind HTTP", web_resolver, Goal::none()),
             ] {
                 let ratios: Vec<Ratios> = web
                     .iter()
                     .zip(of)
                     .map(|(p, b)| Ratios::of(p, b, b))
                     .collect();
-                Ratios::print_rounds("HTTP", baseline, &ratios);
+                Ratios::print_rounds("HTTP", baseline, &ratios, goal);
             }
         }
     });

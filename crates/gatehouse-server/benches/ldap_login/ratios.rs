@@ -2,6 +2,24 @@
 
 use crate::Phase;
 
+/// What a ratio line is held to, if anything: a least throughput ratio, a most p99 ratio.
+#[derive(Clone, Copy)]
+pub struct Goal {
+    throughput: Option<f64>,
+    p99: Option<f64>,
+}
+
+impl Goal {
+    pub fn new(throughput: Option<f64>, p99: Option<f64>) -> Self {
+        Self { throughput, p99 }
+    }
+
+    /// A line that attributes cost, held to nothing.
+    pub fn none() -> Self {
+        Self::new(None, None)
+    }
+}
+
 /// A phase against its baseline: the mean of the baseline phases measured before and after it
 /// (one phase twice, for a baseline measured once).
 pub struct Ratios {
@@ -26,7 +44,7 @@ impl Ratios {
     }
 
     /// Each round's ratios and their median.
-    pub fn print_rounds(name: &str, baseline: &str, rounds: &[Ratios]) {
+    pub fn print_rounds(name: &str, baseline: &str, rounds: &[Ratios], goal: Goal) {
         let median = |mut v: Vec<f64>| {
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
@@ -46,8 +64,14 @@ impl Ratios {
         } else {
             format!("{:.2}", median(cpu))
         };
+        let throughput_goal = goal
+            .throughput
+            .map_or_else(String::new, |g| format!(" (goal >= {g:.2})"));
+        let p99_goal = goal
+            .p99
+            .map_or_else(String::new, |g| format!(" (goal <= {g}x)"));
         println!(
-            "  {name:<8} / {baseline}: throughput {throughput:.2} (goal >= 0.90), p99 {p99:.2}x (goal <= 2x), CPU per login raw/Gatehouse {cpu}{}",
+            "  {name:<8} / {baseline}: throughput {throughput:.2}{throughput_goal}, p99 {p99:.2}x{p99_goal}, CPU per login {baseline}/{name} {cpu}{}",
             if rounds.len() > 1 {
                 format!(
                     "  (medians; by round: throughput {}, p99 {})",

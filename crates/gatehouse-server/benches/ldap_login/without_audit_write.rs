@@ -12,8 +12,9 @@ use gatehouse_core::{
 use gatehouse_server::Config;
 use gatehouse_server::config::ProviderSettings;
 use gatehouse_store::Store;
+use gatehouse_store::testing::TestStore;
 
-use crate::{config_text, db_url};
+use crate::config_text;
 
 /// The store with `record_login` doing nothing: not a way to run Gatehouse, a way to show what the
 /// audit event and statistics write costs a login.
@@ -62,25 +63,20 @@ impl AccountRepository for WithoutAuditWrite {
 
 /// A resolver built as Gatehouse builds the realm's, on the store `gatehouse` provisioned, minus
 /// the audit write.
-pub async fn resolver_without_audit_write(
-    url: &str,
-    c: usize,
-    dir: &std::path::Path,
-) -> Arc<Resolver> {
-    let db = db_url(dir, c);
-    let config = Config::from_toml(&config_text(url, c, &db), "bench", Vec::new()).expect("config");
+pub async fn resolver_without_audit_write(url: &str, c: usize, store: &TestStore) -> Arc<Resolver> {
+    let text = config_text(url, c, &store.url());
+    let config = Config::from_toml(&text, "bench", Vec::new()).expect("config");
     let realm = &config.realms["main"];
     let provider = &realm.providers[0];
     let ProviderSettings::Ldap(settings) = &provider.settings else {
         unreachable!("the bench configures an ldap provider");
     };
     let ldap = LdapProvider::new(provider.descriptor(), (**settings).clone()).expect("provider");
-    let store = Store::connect(&db).await.expect("store");
     Arc::new(
         Resolver::new(
             Arc::new(realm.policy("main")),
             vec![Arc::new(ldap)],
-            Arc::new(WithoutAuditWrite(store)),
+            Arc::new(WithoutAuditWrite(store.store().clone())),
         )
         .expect("resolver"),
     )

@@ -42,6 +42,23 @@ impl Connection {
         )
         .expect("a Vec takes every write");
         self.request.extend_from_slice(body);
+        self.exchange().await.0
+    }
+
+    /// GETs `path`; the response's status code and its body's length (the body is dropped).
+    pub async fn get(&mut self, path: &str) -> (u16, usize) {
+        self.request.clear();
+        write!(
+            self.request,
+            "GET {path} HTTP/1.1\r\nhost: {}\r\n\r\n",
+            self.host
+        )
+        .expect("a Vec takes every write");
+        self.exchange().await
+    }
+
+    /// Sends the request built, reads its response: status and body length.
+    async fn exchange(&mut self) -> (u16, usize) {
         self.stream
             .write_all(&self.request)
             .await
@@ -56,7 +73,7 @@ impl Connection {
             self.fill().await;
         }
         self.read.drain(..head + length);
-        status
+        (status, length)
     }
 
     async fn fill(&mut self) {
