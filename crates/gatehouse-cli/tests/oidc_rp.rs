@@ -133,7 +133,12 @@ fn assert_flow(result: &Value, p: &Provider, client_id: &str) {
     assert_eq!(id["preferred_username"], USER, "{}", context());
     assert_eq!(id["email"], EMAIL, "{}", context());
     assert_eq!(id["amr"], serde_json::json!(["pwd"]), "{}", context());
-    assert_eq!(id["acr"], "1", "the implicit default policy's level: {}", context());
+    assert_eq!(
+        id["acr"],
+        "1",
+        "the implicit default policy's level: {}",
+        context()
+    );
     for claim in ["exp", "iat", "auth_time", "nonce", "sid"] {
         assert!(
             !id[claim].is_null(),
@@ -247,13 +252,17 @@ store_test!(
         );
         // openid-client read the level from discovery and from the ID token of a forced login.
         let flow = &result["flow"];
-        assert_eq!(flow["discovery"]["acr_values_supported"], serde_json::json!(["1"]));
+        assert_eq!(
+            flow["discovery"]["acr_values_supported"],
+            serde_json::json!(["1"])
+        );
         assert_eq!(flow["discovery"]["claims_parameter_supported"], true);
         let reauth = &flow["max_age_id_token"];
         assert_eq!(reauth["acr"], "1", "{flow}");
         assert_eq!(reauth["amr"], serde_json::json!(["pwd"]), "{flow}");
         assert!(
-            reauth["auth_time"].as_i64().unwrap() >= flow["id_token"]["auth_time"].as_i64().unwrap(),
+            reauth["auth_time"].as_i64().unwrap()
+                >= flow["id_token"]["auth_time"].as_i64().unwrap(),
             "{flow}"
         );
         assert_logs_clean(&p);

@@ -201,9 +201,16 @@ store_test!(
         );
 
         // The session answers a plain request at once, and one within its age.
-        let sso = first_stop(&browser, &authorize_url(&base, "s2", &[("max_age", "3600")])).await;
+        let sso = first_stop(
+            &browser,
+            &authorize_url(&base, "s2", &[("max_age", "3600")]),
+        )
+        .await;
         assert!(sso.as_str().starts_with(REDIRECT_URI), "{sso}");
-        assert_eq!(id_claims(&redeem(&base, &sso).await)["auth_time"], json!(auth_time));
+        assert_eq!(
+            id_claims(&redeem(&base, &sso).await)["auth_time"],
+            json!(auth_time)
+        );
 
         // prompt=none with a level or an age the session lacks: login_required, no code.
         for extra in [
@@ -246,8 +253,8 @@ store_test!(
 
         // An essential acr that no policy achieves: unmet_authentication_requirements, with the
         // state, whether or not the browser has a session.
-        let claims = json!({"id_token": {"acr": {"essential": true, "values": ["urn:nope"]}}})
-            .to_string();
+        let claims =
+            json!({"id_token": {"acr": {"essential": true, "values": ["urn:nope"]}}}).to_string();
         for browser in [&browser, &Browser::new()] {
             let unmet =
                 first_stop(browser, &authorize_url(&base, "s5", &[("claims", &claims)])).await;
@@ -261,8 +268,11 @@ store_test!(
             assert_eq!(param(&unmet, "code"), None);
         }
         // Voluntary, the same value asks for nothing the realm has: the session answers.
-        let voluntary =
-            first_stop(&browser, &authorize_url(&base, "s6", &[("acr_values", "urn:nope")])).await;
+        let voluntary = first_stop(
+            &browser,
+            &authorize_url(&base, "s6", &[("acr_values", "urn:nope")]),
+        )
+        .await;
         assert!(param(&voluntary, "code").is_some(), "{voluntary}");
         // A malformed claims request names the parameter.
         let bad = first_stop(&browser, &authorize_url(&base, "s7", &[("claims", "[1]")])).await;

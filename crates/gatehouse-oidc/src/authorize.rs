@@ -320,7 +320,6 @@ impl OidcProvider {
     pub async fn finish_login(&self, tx: &LoginTransaction) -> Result<bool, OidcError> {
         Ok(self.store.delete_login_transaction(&tx.id_hash).await?)
     }
-
 }
 
 /// `redirect_uri?error=…&error_description=…&state=…`

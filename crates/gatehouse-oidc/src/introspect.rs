@@ -36,7 +36,10 @@ impl OidcProvider {
     }
 
     /// The account `sub` names, while it exists and is neither disabled nor locked.
-    async fn usable_account(&self, sub: &str) -> Result<Option<gatehouse_core::Account>, OidcError> {
+    async fn usable_account(
+        &self,
+        sub: &str,
+    ) -> Result<Option<gatehouse_core::Account>, OidcError> {
         let Ok(id) = sub.parse() else {
             return Ok(None);
         };

@@ -73,9 +73,7 @@ pub fn requested_acr(
                         Some(_) => return Err(format!("{key}.essential: true or false")),
                     }
                     if let Some(v) = request.get("value") {
-                        let v = v
-                            .as_str()
-                            .ok_or_else(|| format!("{key}.value: a string"))?;
+                        let v = v.as_str().ok_or_else(|| format!("{key}.value: a string"))?;
                         add(v, &key)?;
                     }
                     if let Some(vs) = request.get("values") {
@@ -94,7 +92,11 @@ pub fn requested_acr(
             }
         }
     }
-    for v in acr_values.unwrap_or_default().split(' ').filter(|v| !v.is_empty()) {
+    for v in acr_values
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|v| !v.is_empty())
+    {
         add(v, "acr_values")?;
     }
     // `essential` without a value asks for nothing in particular.
@@ -379,15 +381,30 @@ mod tests {
         for (acr_values, claims, key) in [
             (None, Some("not json"), "claims"),
             (None, Some("[1]"), "claims"),
-            (None, Some(r#"{"id_token":{"acr":{"values":"x"}}}"#), "claims.id_token.acr.values"),
-            (None, Some(r#"{"id_token":{"acr":{"essential":"yes"}}}"#), "claims.id_token.acr.essential"),
-            (None, Some(r#"{"userinfo":{"acr":3}}"#), "claims.userinfo.acr"),
+            (
+                None,
+                Some(r#"{"id_token":{"acr":{"values":"x"}}}"#),
+                "claims.id_token.acr.values",
+            ),
+            (
+                None,
+                Some(r#"{"id_token":{"acr":{"essential":"yes"}}}"#),
+                "claims.id_token.acr.essential",
+            ),
+            (
+                None,
+                Some(r#"{"userinfo":{"acr":3}}"#),
+                "claims.userinfo.acr",
+            ),
             (Some(&*"x".repeat(300)), None, "acr_values"),
         ] {
             let err = requested_acr(acr_values, claims).unwrap_err();
             assert!(err.starts_with(key), "{err}");
         }
-        let many = (0..20).map(|i| format!("v{i}")).collect::<Vec<_>>().join(" ");
+        let many = (0..20)
+            .map(|i| format!("v{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         assert!(requested_acr(Some(&many), None).is_err());
         let big = format!(r#"{{"x":"{}"}}"#, "y".repeat(5000));
         assert!(requested_acr(None, Some(&big)).is_err());

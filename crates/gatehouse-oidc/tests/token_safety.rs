@@ -8,8 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use gatehouse_core::{AccountId, OnUnavailable, RealmPolicy, Resolver, Secret};
 use gatehouse_oidc::{
-    ClientSettings, KeyVault, OAuthError, OidcProvider, PhcVerifier, TokenResponse,
-    TokenSettings, pkce,
+    ClientSettings, KeyVault, OAuthError, OidcProvider, PhcVerifier, TokenResponse, TokenSettings,
+    pkce,
 };
 use gatehouse_store::entities::account;
 use gatehouse_store::{NewAccount, Store, store_test};
@@ -61,7 +61,9 @@ fn resolver(store: &Store) -> Resolver {
 }
 
 fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-    p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    p.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 async fn alice(store: &Store) -> AccountId {
@@ -177,7 +179,11 @@ store_test!(
             assert!(winners.len() <= 1, "round {round}: both redemptions won");
             // The family is revoked: the raced token, the original access token, and whatever
             // the winner got.
-            assert_eq!(introspect(&a, &token).await["active"], false, "round {round}");
+            assert_eq!(
+                introspect(&a, &token).await["active"],
+                false,
+                "round {round}"
+            );
             assert_eq!(
                 introspect(&b, &tokens.access_token).await["active"],
                 false,
@@ -201,7 +207,10 @@ store_test!(
         let tokens = login(&oidc, &store, account).await;
         let rt = tokens.refresh_token.clone().unwrap();
         assert!(oidc.userinfo(Some(&tokens.access_token)).await.is_ok());
-        assert_eq!(introspect(&oidc, &tokens.access_token).await["active"], true);
+        assert_eq!(
+            introspect(&oidc, &tokens.access_token).await["active"],
+            true
+        );
         assert_eq!(introspect(&oidc, &rt).await["active"], true);
 
         // Changed behind the operations that end an account's tokens (a row edited by hand, a
@@ -221,7 +230,10 @@ store_test!(
         set(account::Column::LockedUntil, Some(until).into()).await;
         let refused = oidc.userinfo(Some(&tokens.access_token)).await.unwrap_err();
         assert_eq!(refused.code.as_str(), "invalid_token");
-        assert_eq!(introspect(&oidc, &tokens.access_token).await, json!({"active": false}));
+        assert_eq!(
+            introspect(&oidc, &tokens.access_token).await,
+            json!({"active": false})
+        );
         assert_eq!(introspect(&oidc, &rt).await, json!({"active": false}));
 
         set(
@@ -230,11 +242,21 @@ store_test!(
         )
         .await;
         assert!(oidc.userinfo(Some(&tokens.access_token)).await.is_ok());
-        assert_eq!(introspect(&oidc, &tokens.access_token).await["active"], true);
+        assert_eq!(
+            introspect(&oidc, &tokens.access_token).await["active"],
+            true
+        );
 
-        set(account::Column::DisabledReason, Some("left".to_owned()).into()).await;
+        set(
+            account::Column::DisabledReason,
+            Some("left".to_owned()).into(),
+        )
+        .await;
         assert!(oidc.userinfo(Some(&tokens.access_token)).await.is_err());
-        assert_eq!(introspect(&oidc, &tokens.access_token).await["active"], false);
+        assert_eq!(
+            introspect(&oidc, &tokens.access_token).await["active"],
+            false
+        );
         assert_eq!(introspect(&oidc, &rt).await["active"], false);
     }
 );

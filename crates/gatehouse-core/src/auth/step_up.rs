@@ -146,7 +146,9 @@ pub fn decide(
     let held = if wanted.is_empty() {
         levels.into_iter().next()
     } else {
-        levels.into_iter().find(|l| wanted.contains(&l.acr.as_str()))
+        levels
+            .into_iter()
+            .find(|l| wanted.contains(&l.acr.as_str()))
     };
     if let Some(level) = held {
         return StepUp::Satisfied(level);
@@ -191,7 +193,10 @@ pub fn level_to_issue(
     };
     let held = valid_levels(policies, levels, &relaxed, now);
     if request.acr.is_empty() {
-        return held.into_iter().next().map_or(IssueLevel::AsRecorded, IssueLevel::At);
+        return held
+            .into_iter()
+            .next()
+            .map_or(IssueLevel::AsRecorded, IssueLevel::At);
     }
     if let Some(level) = held.iter().find(|l| request.acr.contains(&l.acr)) {
         return IssueLevel::At(level.clone());
@@ -199,7 +204,9 @@ pub fn level_to_issue(
     if request.essential {
         return IssueLevel::Unmet;
     }
-    held.into_iter().next().map_or(IssueLevel::AsRecorded, IssueLevel::At)
+    held.into_iter()
+        .next()
+        .map_or(IssueLevel::AsRecorded, IssueLevel::At)
 }
 
 #[cfg(test)]

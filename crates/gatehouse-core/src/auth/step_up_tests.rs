@@ -48,7 +48,14 @@ fn passed(mechanism: &str, at: DateTime<Utc>) -> PassedMechanism {
     PassedMechanism {
         mechanism: MechanismRef::new(mechanism),
         provider: None,
-        amr: vec![if mechanism == "password" { "pwd" } else { "otp" }.into()],
+        amr: vec![
+            if mechanism == "password" {
+                "pwd"
+            } else {
+                "otp"
+            }
+            .into(),
+        ],
         at,
     }
 }
@@ -87,7 +94,12 @@ fn no_session_runs_the_login_policy_or_the_one_that_achieves_the_request() {
     );
     // Preference order: the first value some policy achieves.
     assert_eq!(
-        decide(&realm(), None, &ask(&["urn:unknown", "1", "urn:mfa"]), now()),
+        decide(
+            &realm(),
+            None,
+            &ask(&["urn:unknown", "1", "urn:mfa"]),
+            now()
+        ),
         needed("default")
     );
     // Without a `default`, the first policy is the login's.
@@ -257,7 +269,10 @@ fn an_essential_acr_no_policy_achieves_is_unmet_a_voluntary_one_is_ignored() {
 
 #[test]
 fn a_level_whose_policy_changed_or_went_is_not_held() {
-    let levels = [level("mfa", "urn:old", ago(60)), level("gone", "1", ago(30))];
+    let levels = [
+        level("mfa", "urn:old", ago(60)),
+        level("gone", "1", ago(30)),
+    ];
     let session = SessionAuth {
         levels: &levels,
         passed: &[],
