@@ -6,6 +6,7 @@ pub mod config;
 pub mod edge;
 pub mod error;
 pub mod files;
+pub mod flows;
 pub mod metrics;
 pub mod pages;
 pub mod routes;

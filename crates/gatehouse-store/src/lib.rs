@@ -8,6 +8,7 @@ mod accounts;
 mod audit;
 pub mod entities;
 mod error;
+mod flow_audit;
 mod flows;
 mod health;
 mod login_counts;
@@ -24,6 +25,7 @@ mod url;
 pub mod testing;
 
 pub use error::{ErrorKind, StoreError};
+pub use flow_audit::flow_attempts;
 pub use health::StoreAvailability;
 pub use login_log::LoginLogStats;
 pub use migration::Migrator;
