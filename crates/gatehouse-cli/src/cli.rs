@@ -36,10 +36,14 @@ pub enum Command {
     /// Realm-wide account maintenance.
     #[command(subcommand)]
     Accounts(AccountsCommand),
-    /// Show which providers a login would be tried against, in order, and why others are skipped.
+    /// Show which providers a login would be tried against, in order, and why others are skipped;
+    /// with --policy, also the steps that authentication policy would take that login through.
     Explain {
         #[command(flatten)]
         realm: RealmArg,
+        /// An authentication policy id of the realm (`default` when it configures none).
+        #[arg(long)]
+        policy: Option<String>,
         login: String,
     },
     /// Run a real login (password on stdin) and show the providers tried; exit 1 when refused.

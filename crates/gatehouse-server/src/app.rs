@@ -24,7 +24,7 @@ use crate::pages::{Brand, Pages};
 pub struct RealmRuntime {
     pub name: String,
     pub policy: Arc<RealmPolicy>,
-    pub resolver: Resolver,
+    pub resolver: Arc<Resolver>,
     /// Database providers by id, for setting passwords.
     pub database_providers: BTreeMap<String, Arc<DatabaseProvider>>,
     /// Redirect providers (`oidc`, `oauth2`, `saml`) by id, enabled or not: the chain and
@@ -40,6 +40,8 @@ pub struct Gatehouse {
     pub store: Store,
     pub pages: Pages,
     pub metrics: Arc<Metrics>,
+    /// Each realm's policy engine (the web and REST flows).
+    pub flows: crate::flows::Flows,
     realms: BTreeMap<String, RealmRuntime>,
 }
 
@@ -123,8 +125,11 @@ impl Gatehouse {
             })
             .collect();
         let pages = Pages::branded(config.server.theme_dir.as_deref(), brands)?;
+        let flows =
+            crate::flows::Flows::build(&config.realms, &realms, &store, &config.server.public_url)?;
         Ok(Self {
             pages,
+            flows,
             metrics,
             config,
             store,
@@ -240,7 +245,7 @@ async fn build_realm(
         }
     }
     let policy = Arc::new(realm.policy(name));
-    let resolver = Resolver::new(policy.clone(), providers, repo)?;
+    let resolver = Arc::new(Resolver::new(policy.clone(), providers, repo)?);
     Ok(RealmParts {
         policy,
         resolver,
@@ -252,7 +257,7 @@ async fn build_realm(
 
 struct RealmParts {
     policy: Arc<RealmPolicy>,
-    resolver: Resolver,
+    resolver: Arc<Resolver>,
     database_providers: BTreeMap<String, Arc<DatabaseProvider>>,
     redirect_providers: BTreeMap<String, Arc<dyn RedirectProvider>>,
     saml_providers: BTreeMap<String, Arc<SamlProvider>>,

@@ -7,6 +7,7 @@ pub mod edge;
 pub mod error;
 pub mod federation;
 pub mod files;
+pub mod flows;
 pub mod linger;
 pub mod metrics;
 pub mod pages;

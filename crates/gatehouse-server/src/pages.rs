@@ -8,7 +8,7 @@ use minijinja::{Environment, Value};
 
 use crate::error::ServerError;
 
-const BUILT_IN: [(&str, &str); 8] = [
+const BUILT_IN: [(&str, &str); 9] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("error.html", include_str!("../templates/error.html")),
@@ -19,6 +19,8 @@ const BUILT_IN: [(&str, &str); 8] = [
     ),
     ("account.html", include_str!("../templates/account.html")),
     ("home.html", include_str!("../templates/home.html")),
+    // Each step of a policy's web flow (`/realms/R/authsvc`).
+    ("authsvc.html", include_str!("../templates/authsvc.html")),
     // An auto-submitting form: the SAML HTTP-POST binding, and the callback's same-site bounce.
     (
         "form_post.html",

@@ -146,6 +146,12 @@ async fn purge_expired(store: gatehouse_store::Store) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         every.tick().await;
+        // Before the purge: each flow that expired unfinished gets its audit event.
+        match crate::flows::Flows::sweep_abandoned(&store, chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(flows = n, "recorded abandoned authentication flows"),
+            Err(e) => tracing::warn!(error = %e, "recording abandoned flows failed"),
+        }
         match store.purge_expired(chrono::Utc::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(rows = n, "purged expired sessions, codes and tokens"),

@@ -35,6 +35,37 @@ impl Store {
             .await?)
     }
 
+    /// Removes every flow past its deadline at `now` and returns them: abandoned flows, each
+    /// handed to exactly one caller (one `DELETE … RETURNING`), so each gets one audit event
+    /// however many instances sweep at once. Rows that cannot be decoded are dropped unreported.
+    pub async fn end_expired_flows(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FlowState>, StoreError> {
+        let rows = flow_state::Entity::delete_many()
+            .filter(C::ExpiresAt.lte(stamp(now)))
+            .exec_with_returning(&self.db)
+            .await?;
+        Ok(rows.into_iter().filter_map(decode).collect())
+    }
+
+    /// The flow of `realm` stored under `state_id` when it is past its deadline: removed and
+    /// returned (for its audit event). A live or unknown id changes nothing.
+    pub async fn end_expired_flow(
+        &self,
+        realm: &str,
+        state_id: &StateId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<FlowState>, StoreError> {
+        let rows = flow_state::Entity::delete_many()
+            .filter(C::StateHash.eq(state_hash(state_id)))
+            .filter(C::Realm.eq(realm))
+            .filter(C::ExpiresAt.lte(stamp(now)))
+            .exec_with_returning(&self.db)
+            .await?;
+        Ok(rows.into_iter().find_map(decode))
+    }
+
     async fn take(
         &self,
         realm: &str,
@@ -74,6 +105,18 @@ impl Store {
         )?;
         Ok(Taken::Live(Box::new(flow)))
     }
+}
+
+fn decode(row: flow_state::Model) -> Option<FlowState> {
+    from_json(
+        &row.data,
+        "flow state",
+        format_args!("flow {}", row.flow_id.0),
+    )
+    .inspect_err(
+        |e| tracing::warn!(error = %e, "an expired flow could not be read for its audit event"),
+    )
+    .ok()
 }
 
 #[async_trait]

@@ -9,6 +9,7 @@ mod audit;
 pub mod entities;
 mod error;
 mod federation;
+mod flow_audit;
 mod flows;
 mod health;
 mod login_counts;
@@ -26,6 +27,7 @@ mod url;
 pub mod testing;
 
 pub use error::{ErrorKind, StoreError};
+pub use flow_audit::flow_attempts;
 pub use health::StoreAvailability;
 pub use login_log::LoginLogStats;
 pub use migration::Migrator;

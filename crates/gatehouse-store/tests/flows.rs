@@ -63,6 +63,7 @@ fn flow(at: DateTime<Utc>) -> FlowState {
             remembered_browser: false,
             client: json!({ "client_id": "app" }),
         },
+        trail: vec![],
     }
 }
 
@@ -133,7 +134,31 @@ store_test!(
         assert_eq!(take(&store, &a, f.deadline).await.0, Taken::Stale);
         live(take(&store, &b, f.deadline - Duration::seconds(1)).await.0);
         assert_eq!(store.count_flows(REALM).await.unwrap(), 2);
+        // Nothing expired yet: an early sweep, or a late request naming a live id, takes nothing.
+        let early = f.deadline - Duration::seconds(1);
+        assert!(store.end_expired_flows(early).await.unwrap().is_empty());
+        assert_eq!(
+            store.end_expired_flow(REALM, &a, early).await.unwrap(),
+            None
+        );
+        // The late request that finds its flow expired gets it (for the audit), once.
+        let ended = store.end_expired_flow(REALM, &a, f.deadline).await.unwrap();
+        assert_eq!(ended.map(|e| e.flow_id), Some(f.flow_id));
+        assert_eq!(
+            store.end_expired_flow(REALM, &a, f.deadline).await.unwrap(),
+            None
+        );
+        // The sweep gets the rest, once; the general purge leaves flows to it.
         store.purge_expired(f.deadline).await.unwrap();
+        assert_eq!(store.count_flows(REALM).await.unwrap(), 1);
+        assert_eq!(store.end_expired_flows(f.deadline).await.unwrap().len(), 1);
+        assert!(
+            store
+                .end_expired_flows(f.deadline)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(store.count_flows(REALM).await.unwrap(), 0);
     }
 );

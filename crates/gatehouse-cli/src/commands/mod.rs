@@ -4,6 +4,7 @@ mod admin;
 mod audit;
 mod keys;
 mod login;
+mod policy_explain;
 mod service;
 mod user;
 
@@ -67,8 +68,19 @@ async fn run_command(cli: Cli) -> Result<(), Failure> {
             accounts::run(&open(&cli.config, QUIET).await?, command).await
         }
         Command::Keys(command) => keys::run(&open(&cli.config, QUIET).await?, command).await,
-        Command::Explain { realm, login } => {
-            login::explain(&open(&cli.config, QUIET).await?, &realm.realm, &login).await
+        Command::Explain {
+            realm,
+            policy,
+            login,
+        } => {
+            let gatehouse = open(&cli.config, QUIET).await?;
+            login::explain(&gatehouse, &realm.realm, &login).await?;
+            match policy {
+                Some(policy) => {
+                    policy_explain::explain(&gatehouse, &realm.realm, &policy, &login).await
+                }
+                None => Ok(()),
+            }
         }
         Command::Login { realm, login } => {
             let gatehouse = open(&cli.config, QUIET).await?;

@@ -15,6 +15,7 @@ use crate::auth::mechanism::{
     Begin, Failure, Field, FlowView, Input, Mechanism, MechanismRef, Passed, Verdict,
 };
 use crate::auth::policy::{Policy, StepKind, Target};
+use crate::auth::report::{FlowObserver, FlowReport, record};
 use crate::auth::repository::{FlowRepository, Taken};
 use crate::auth::state::{FlowContext, FlowId, FlowState, PassedMechanism, Pending, StateId};
 use crate::error::CoreError;
@@ -63,6 +64,7 @@ pub struct Engine {
     mechanisms: HashMap<MechanismRef, Arc<dyn Mechanism>>,
     flows: Arc<dyn FlowRepository>,
     limits: FlowLimits,
+    observer: Option<Arc<dyn FlowObserver>>,
 }
 
 impl Engine {
@@ -102,7 +104,19 @@ impl Engine {
             mechanisms,
             flows,
             limits,
+            observer: None,
         })
+    }
+
+    /// Every flow this engine ends is reported to `observer` (the audit trail, metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn FlowObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Every policy of the realm, by id.
+    pub fn policies(&self) -> impl Iterator<Item = &Policy> {
+        self.policies.values().map(|p| p.as_ref())
     }
 
     pub fn policy(&self, id: &str) -> Option<&Policy> {
@@ -141,9 +155,10 @@ impl Engine {
             started_at: now,
             deadline: now + lifetime,
             context: start.context,
+            trail: Vec::new(),
         };
         let progress = self.advance(&policy, &mut flow, None).await?;
-        self.finish(&policy, flow, progress, StateId::generate(), false)
+        self.finish(&policy, flow, progress, StateId::generate(), false, now)
             .await
     }
 
@@ -168,6 +183,15 @@ impl Engine {
         };
         if now >= flow.deadline {
             self.flows.end_flow(flow.flow_id).await?;
+            self.report(FlowReport::of(
+                &flow,
+                None,
+                "expired",
+                None,
+                Vec::new(),
+                now,
+            ))
+            .await?;
             return Ok(Answer::Failure(Failure::new("expired", START_AGAIN)));
         }
         let policy = match self.policies.get(&flow.policy_id) {
@@ -180,6 +204,15 @@ impl Engine {
             // The configuration changed under the flow: resuming could skip a step.
             _ => {
                 self.flows.end_flow(flow.flow_id).await?;
+                self.report(FlowReport::of(
+                    &flow,
+                    None,
+                    "policy_changed",
+                    None,
+                    Vec::new(),
+                    now,
+                ))
+                .await?;
                 return Ok(Answer::Failure(Failure::new("policy_changed", START_AGAIN)));
             }
         };
@@ -193,18 +226,22 @@ impl Engine {
                 match picked {
                     Some(m) => match self.begin(&m, &mut flow, None).await? {
                         Progress::Dead(failure) => {
+                            record(&mut flow, Some(m), &failure.code, None, now);
                             self.reject(&mut flow, Pending::Choice { options }, failure)
                         }
                         progress => progress,
                     },
-                    None => self.reject(
-                        &mut flow,
-                        Pending::Choice { options },
-                        Failure::new(
-                            "invalid_choice",
-                            "Choose one of the offered ways to log in.",
-                        ),
-                    ),
+                    None => {
+                        record(&mut flow, None, "invalid_choice", None, now);
+                        self.reject(
+                            &mut flow,
+                            Pending::Choice { options },
+                            Failure::new(
+                                "invalid_choice",
+                                "Choose one of the offered ways to log in.",
+                            ),
+                        )
+                    }
                 }
             }
             Some(Pending::Challenge {
@@ -216,15 +253,18 @@ impl Engine {
                     self.passed(&policy, &mut flow, mechanism, passed, now)
                         .await?
                 }
-                Err(failure) => self.reject(
-                    &mut flow,
-                    Pending::Challenge {
-                        mechanism,
-                        fields,
-                        data,
-                    },
-                    failure,
-                ),
+                Err(failure) => {
+                    record(&mut flow, Some(mechanism.clone()), &failure.code, None, now);
+                    self.reject(
+                        &mut flow,
+                        Pending::Challenge {
+                            mechanism,
+                            fields,
+                            data,
+                        },
+                        failure,
+                    )
+                }
             },
             Some(Pending::Redirect { mechanism, data }) => {
                 match self.verify(&mechanism, &flow, &data, &input).await? {
@@ -235,6 +275,7 @@ impl Engine {
                     Err(failure) => {
                         // The upstream's state was spent on the way out: the step starts over
                         // (its choice again, or a fresh redirect).
+                        record(&mut flow, Some(mechanism), &failure.code, None, now);
                         self.log_refused(&flow, &failure);
                         flow.failures += 1;
                         if flow.failures >= self.limits.max_failed_inputs {
@@ -247,7 +288,7 @@ impl Engine {
                 }
             }
         };
-        self.finish(&policy, flow, progress, next, true).await
+        self.finish(&policy, flow, progress, next, true, now).await
     }
 
     fn check_size(&self, input: &Input) -> Result<(), FlowRefusal> {
@@ -340,7 +381,15 @@ impl Engine {
 
     /// Whether `m` can run for the account so far (before any account, every mechanism can).
     async fn usable(&self, m: &MechanismRef, flow: &FlowState) -> Result<bool, CoreError> {
-        let (Some(mechanism), Some(account)) = (self.mechanisms.get(m), &flow.account) else {
+        self.usable_by(m, flow.account.as_ref()).await
+    }
+
+    pub(crate) async fn usable_by(
+        &self,
+        m: &MechanismRef,
+        account: Option<&Account>,
+    ) -> Result<bool, CoreError> {
+        let (Some(mechanism), Some(account)) = (self.mechanisms.get(m), account) else {
             return Ok(self.mechanisms.contains_key(m));
         };
         mechanism.enrolled(account).await
@@ -443,6 +492,13 @@ impl Engine {
             account = %passed.account.id,
             "mechanism passed"
         );
+        record(
+            flow,
+            Some(mechanism.clone()),
+            "passed",
+            passed.provider.clone(),
+            now,
+        );
         flow.passed.push(PassedMechanism {
             mechanism,
             provider: passed.provider,
@@ -501,6 +557,7 @@ impl Engine {
         progress: Progress,
         next: StateId,
         stored: bool,
+        now: DateTime<Utc>,
     ) -> Result<Answer, CoreError> {
         let prompt = match progress {
             Progress::Wait(prompt) => prompt,
@@ -510,18 +567,45 @@ impl Engine {
                 }
                 let Some(account) = flow.account.take() else {
                     // A policy whose branches skipped every mechanism proves nobody.
+                    self.report(FlowReport::of(
+                        &flow,
+                        None,
+                        "no_account",
+                        None,
+                        Vec::new(),
+                        now,
+                    ))
+                    .await?;
                     return Ok(Answer::Failure(Failure::new("no_account", CANNOT_LOG_IN)));
                 };
                 tracing::info!(realm = %self.realm, flow = %flow.flow_id, policy = %policy.id, account = %account.id, "flow succeeded");
-                return Ok(Answer::Success(Box::new(Completed::new(
-                    policy, flow, account,
-                ))));
+                let report_of = flow.clone();
+                let done = Completed::new(policy, flow, account);
+                self.report(FlowReport::of(
+                    &report_of,
+                    Some(&done.account),
+                    "success",
+                    Some(&done.acr),
+                    done.amr.clone(),
+                    now,
+                ))
+                .await?;
+                return Ok(Answer::Success(Box::new(done)));
             }
             Progress::Dead(failure) => {
                 if stored {
                     self.flows.end_flow(flow.flow_id).await?;
                 }
                 tracing::info!(realm = %self.realm, flow = %flow.flow_id, policy = %policy.id, code = %failure.code, "flow failed");
+                self.report(FlowReport::of(
+                    &flow,
+                    None,
+                    &failure.code,
+                    None,
+                    Vec::new(),
+                    now,
+                ))
+                .await?;
                 return Ok(Answer::Failure(failure));
             }
         };
@@ -564,6 +648,15 @@ impl Engine {
                 form,
             },
         })
+    }
+}
+
+impl Engine {
+    async fn report(&self, report: FlowReport) -> Result<(), CoreError> {
+        match &self.observer {
+            Some(observer) => observer.flow_ended(report).await,
+            None => Ok(()),
+        }
     }
 }
 

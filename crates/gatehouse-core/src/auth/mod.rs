@@ -7,17 +7,19 @@
 //!
 //! One responsibility per file: `policy` (the steps), `spec` (the configuration's form and its
 //! checks), `condition` (what branches test), `mechanism` (the trait), `state` (the flow),
-//! `repository` (the store's side), `limits`, `engine`, `answer`, `wire`, and the mechanisms
+//! `repository` (the store's side), `report` (the audit's view of a flow), `limits`, `engine`, `answer`, `wire`, and the mechanisms
 //! `password` and `federated`.
 
 pub mod answer;
 pub mod condition;
 pub mod engine;
+pub mod explain;
 pub mod federated;
 pub mod limits;
 pub mod mechanism;
 pub mod password;
 pub mod policy;
+pub mod report;
 pub mod repository;
 pub mod spec;
 pub mod state;
@@ -27,6 +29,7 @@ pub mod wire;
 pub use answer::{Answer, ChoiceOption, Completed, FlowRefusal};
 pub use condition::Condition;
 pub use engine::{Engine, FlowStart};
+pub use explain::{ExplainedStep, Explanation};
 pub use federated::{FederatedMechanism, IdentityMatcher};
 pub use limits::FlowLimits;
 pub use mechanism::{
@@ -34,6 +37,7 @@ pub use mechanism::{
 };
 pub use password::PasswordMechanism;
 pub use policy::{DEFAULT_ACR, DEFAULT_POLICY, Policy, Step, StepKind, Target};
+pub use report::{ABANDONED, FlowObserver, FlowReport, StepRecord};
 pub use repository::{FlowRepository, Taken};
 pub use spec::{Known, PolicyProblem, PolicySpec, StepSpec};
 pub use state::{FlowContext, FlowId, FlowState, PassedMechanism, Pending, StateId};

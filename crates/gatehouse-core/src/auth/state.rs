@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::account::Account;
 use crate::auth::mechanism::{Field, MechanismRef};
+use crate::auth::report::StepRecord;
 
 /// The single-use handle a client presents to continue a flow. Random (244 bits); the store
 /// keeps only a digest of it. `Debug` does not print it: it is a bearer credential while live.
@@ -149,4 +150,7 @@ pub struct FlowState {
     pub started_at: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
     pub context: FlowContext,
+    /// Every input judged so far, for the flow's audit event.
+    #[serde(default)]
+    pub trail: Vec<StepRecord>,
 }

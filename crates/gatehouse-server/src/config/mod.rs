@@ -1,6 +1,7 @@
 //! Configuration: one TOML file, every value overridable from the environment, secrets by
 //! reference, validated as a whole with messages that name the key and the fix.
 
+mod authsvc;
 mod env_overlay;
 mod model;
 mod paths;
@@ -10,6 +11,7 @@ mod validate;
 use std::fmt;
 use std::path::Path;
 
+pub use authsvc::{AuthsvcConfig, KickoffMethod};
 pub use gatehouse_core::SecretValue;
 pub use model::{
     Config, KeysConfig, LinkExisting, LogFormat, MetricsConfig, ProviderConfig, ProviderSettings,

@@ -263,6 +263,9 @@ pub struct RealmConfig {
     /// `[realms.R.flows]`: the bounds of every authentication flow.
     #[serde(default)]
     pub flows: FlowLimits,
+    /// `[realms.R.authsvc]`: starting policies over HTTP (the web and REST flows).
+    #[serde(default)]
+    pub authsvc: super::authsvc::AuthsvcConfig,
     /// The realm's name on its pages ("Sign in to {display_name}"); the realm id when unset.
     #[serde(default)]
     pub display_name: Option<String>,

@@ -15,7 +15,11 @@ impl RealmConfig {
     /// What the realm's policies may name.
     pub fn known_to_policies(&self) -> Known {
         Known {
-            mechanisms: MECHANISMS.map(str::to_owned).to_vec(),
+            mechanisms: MECHANISMS
+                .iter()
+                .chain(crate::flows::TEST_MECHANISMS)
+                .map(|m| (*m).to_owned())
+                .collect(),
             redirect_providers: self
                 .chain
                 .iter()

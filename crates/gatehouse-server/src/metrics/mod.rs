@@ -26,9 +26,11 @@ pub const ATTEMPT_DURATION: &str = "gatehouse_provider_attempt_duration_seconds"
 pub const TOKENS_ISSUED: &str = "gatehouse_tokens_issued_total";
 pub const STORE_WRITE_DURATION: &str = "gatehouse_store_write_duration_seconds";
 pub const STORE_UP: &str = "gatehouse_store_up";
-/// Set by the policy engine once it lands: one per finished flow step, labelled
-/// realm/flow/step/outcome (see [`flow_step`]).
+/// One per judged input of a policy flow, labelled realm/flow (the policy)/step/outcome
+/// (`passed` or `rejected`), counted when the flow ends (see [`flow_ended`]).
 pub const FLOW_STEPS: &str = "gatehouse_flow_steps_total";
+/// One per ended policy flow, labelled realm/policy/outcome.
+pub const FLOWS: &str = "gatehouse_flows_total";
 
 /// Latency buckets (seconds) for every histogram: from a cached lookup (~1 ms) to a provider
 /// timing out (10 s).
@@ -91,6 +93,10 @@ fn describe() {
     describe_counter!(
         FLOW_STEPS,
         "Policy-engine flow steps by realm, flow, step and outcome"
+    );
+    describe_counter!(
+        FLOWS,
+        "Ended policy-engine flows by realm, policy and outcome (`success`, `abandoned`, or the failure code)"
     );
     process::describe();
 }
@@ -194,7 +200,34 @@ pub fn store_up(up: bool) {
     gauge!(STORE_UP).set(if up { 1.0 } else { 0.0 });
 }
 
-/// One finished flow step. Not called yet: the policy engine records its steps here.
+/// One ended flow and each of its steps. Failure codes outside the engine's own set count as
+/// `failed`, so a mechanism's words cannot grow the label set.
+pub fn flow_ended(report: &gatehouse_core::auth::FlowReport) {
+    let outcome = match report.outcome.as_str() {
+        o @ ("success"
+        | "abandoned"
+        | "expired"
+        | "too_many_attempts"
+        | "denied"
+        | "not_enrolled"
+        | "no_account"
+        | "policy_changed"
+        | "policy_loop"
+        | "upstream_unavailable") => o.to_owned(),
+        _ => "failed".to_owned(),
+    };
+    counter!(FLOWS,
+        "realm" => report.realm.clone(),
+        "policy" => report.policy_id.clone(),
+        "outcome" => outcome)
+    .increment(1);
+    for step in &report.steps {
+        let outcome = if step.passed() { "passed" } else { "rejected" };
+        flow_step(&report.realm, &report.policy_id, &step.step, outcome);
+    }
+}
+
+/// One judged step of a flow.
 pub fn flow_step(realm: &str, flow: &str, step: &str, outcome: &'static str) {
     counter!(FLOW_STEPS,
         "realm" => realm.to_owned(),

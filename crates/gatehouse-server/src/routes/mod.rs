@@ -1,6 +1,7 @@
 //! HTTP routes. The only place where outcomes become status codes.
 
 mod account;
+mod authsvc;
 mod health;
 mod home;
 mod json_error;
@@ -42,6 +43,7 @@ pub fn router(gatehouse: Arc<Gatehouse>) -> Router {
             post(password_login::password_login),
         )
         .merge(oidc::routes())
+        .merge(authsvc::routes())
         .merge(crate::metrics::router(&gatehouse))
         .layer(axum::middleware::from_fn(realm_scope))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -116,12 +116,8 @@ impl Store {
             .exec(&txn)
             .await?
             .rows_affected;
-        // A flow past its deadline is refused by every take anyway.
-        deleted += crate::entities::flow_state::Entity::delete_many()
-            .filter(crate::entities::flow_state::Column::ExpiresAt.lte(now))
-            .exec(&txn)
-            .await?
-            .rows_affected;
+        // Expired flows are not purged here: each gets its audit event first
+        // (`Store::end_expired_flows`).
         deleted += signing_key::Entity::delete_many()
             .filter(signing_key::Column::ExpiresAt.lte(now))
             .exec(&txn)

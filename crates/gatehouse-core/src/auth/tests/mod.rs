@@ -5,6 +5,7 @@ mod engine_basic;
 mod engine_branches;
 mod engine_limits;
 mod mechanisms;
+mod reports;
 mod spec;
 mod wire;
 
