@@ -6,7 +6,9 @@
 pub mod account;
 pub mod auth;
 pub mod error;
+pub mod password_policy;
 pub mod plan;
+pub mod protection;
 pub mod provider;
 pub mod realm;
 pub mod redirect;
@@ -17,7 +19,9 @@ pub mod secret_value;
 
 pub use account::{Account, AccountId, AccountWithLinks, Link, Profile};
 pub use error::CoreError;
+pub use password_policy::{PasswordPolicy, PasswordPolicySettings, PolicyViolation};
 pub use plan::{LinkState, LoginPlan, PlanStep, StepDecision};
+pub use protection::{BruteForceSettings, Protection, ProtectionRepository};
 pub use provider::{
     PasswordCheck, PasswordOutcome, PasswordProvider, ProviderDescriptor, ProviderKind,
     VerifiedIdentity,

@@ -6,6 +6,7 @@ mod keys;
 mod login;
 mod service;
 mod user;
+mod user_protection;
 
 use std::path::Path;
 use std::sync::Arc;
