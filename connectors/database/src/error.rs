@@ -16,6 +16,10 @@ pub enum DatabaseError {
     #[error("password hashing failed: {0}")]
     Hashing(String),
 
+    /// A new password the provider's policy refuses; the message names the rule.
+    #[error("{0}")]
+    Policy(#[from] gatehouse_core::PolicyViolation),
+
     /// The blocking task died (panic, runtime shutting down) before answering.
     #[error("password hashing task did not complete")]
     TaskFailed,

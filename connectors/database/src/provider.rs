@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use gatehouse_core::{
-    Link, PasswordCheck, PasswordOutcome, PasswordProvider, ProviderDescriptor, ProviderKind,
-    Secret, VerifiedIdentity,
+    Link, PasswordCheck, PasswordOutcome, PasswordPolicy, PasswordProvider, PolicyViolation,
+    ProviderDescriptor, ProviderKind, Secret, VerifiedIdentity,
 };
 
 use crate::error::DatabaseError;
@@ -21,6 +21,8 @@ use crate::settings::DatabaseSettings;
 pub struct DatabaseProvider {
     descriptor: ProviderDescriptor,
     settings: DatabaseSettings,
+    /// Compiled from `settings.password_policy` at start.
+    policy: PasswordPolicy,
     pool: HashPool,
     /// Built without hashing (see `dummy_phc`), so the first unknown login costs no more than
     /// the next ones.
@@ -49,10 +51,12 @@ impl DatabaseProvider {
         settings
             .validate()
             .map_err(DatabaseError::InvalidSettings)?;
+        let policy = settings.policy().map_err(DatabaseError::InvalidSettings)?;
         let dummy_phc = dummy_phc(&settings.argon2)?;
         Ok(Self {
             descriptor,
             settings,
+            policy,
             pool,
             dummy_phc,
         })
@@ -62,9 +66,40 @@ impl DatabaseProvider {
         &self.settings
     }
 
-    /// A PHC string for a link's secret (`gatehouse user set-password`, `admin bootstrap`).
+    /// A PHC string for a link's secret, without the policy (a rehash of a verified password).
     pub async fn hash_password(&self, password: &Secret) -> Result<String, DatabaseError> {
         self.pool.hash(&self.settings.argon2, password).await
+    }
+
+    pub fn policy(&self) -> &PasswordPolicy {
+        &self.policy
+    }
+
+    /// A PHC string for a new password (`gatehouse user set-password`, `admin bootstrap`, every
+    /// path that sets one): refused with the rule it breaks when the policy or `history` — the
+    /// PHC strings of the link's latest passwords, newest first — says no. The length is checked
+    /// before anything is hashed.
+    pub async fn hash_new_password(
+        &self,
+        password: &Secret,
+        history: &[Secret],
+    ) -> Result<String, DatabaseError> {
+        self.policy.check(password)?;
+        for earlier in history.iter().take(self.policy.history()) {
+            // A malformed old hash cannot match: it does not block the change.
+            if self
+                .pool
+                .verify(&self.settings.argon2, password, earlier.expose())
+                .await
+                .is_ok_and(|v| v.matched)
+            {
+                return Err(PolicyViolation::Reused {
+                    history: self.policy.settings().history,
+                }
+                .into());
+            }
+        }
+        self.hash_password(password).await
     }
 
     async fn spend_dummy(&self, password: &Secret) {
@@ -126,6 +161,11 @@ impl PasswordProvider for DatabaseProvider {
     }
 
     async fn verify(&self, check: PasswordCheck<'_>) -> PasswordOutcome {
+        // No password the policy allows is this long: refused before argon2 sees it, whatever
+        // the account (the length is the caller's own input, so its timing tells nothing).
+        if self.policy.too_long_to_verify(check.password) {
+            return PasswordOutcome::Rejected;
+        }
         let stored = check.link.and_then(|l| l.secret.as_ref().map(|s| (l, s)));
         match stored {
             Some((link, _)) if link.provider_id != self.descriptor.id => {
@@ -145,7 +185,13 @@ impl PasswordProvider for DatabaseProvider {
     }
 
     async fn verify_dummy(&self, password: &Secret) -> bool {
-        self.spend_dummy(password).await;
+        if !self.policy.too_long_to_verify(password) {
+            self.spend_dummy(password).await;
+        }
         true
+    }
+
+    fn password_max_age(&self) -> Option<chrono::Duration> {
+        Some(self.policy.max_age())
     }
 }

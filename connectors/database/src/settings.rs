@@ -1,4 +1,5 @@
 use argon2::Params;
+use gatehouse_core::{PasswordPolicy, PasswordPolicySettings};
 use serde::{Deserialize, Serialize};
 
 /// The `database` kind's own keys of a provider entry. The provider's id, kind, `enabled` and
@@ -8,13 +9,22 @@ use serde::{Deserialize, Serialize};
 pub struct DatabaseSettings {
     #[serde(default)]
     pub argon2: Argon2Settings,
+    /// `[realms.R.providers.password_policy]`: the seed's policy unless told otherwise.
+    #[serde(default)]
+    pub password_policy: PasswordPolicySettings,
 }
 
 impl DatabaseSettings {
     /// Checks the settings the way argon2 will, so a bad value fails at start-up with the config
     /// key in the message instead of at the first login.
     pub fn validate(&self) -> Result<(), String> {
-        self.argon2.params().map(|_| ())
+        self.argon2.params()?;
+        self.policy().map(|_| ())
+    }
+
+    /// The password policy, compiled; the error names the key.
+    pub fn policy(&self) -> Result<PasswordPolicy, String> {
+        PasswordPolicy::compile(self.password_policy.clone()).map_err(|e| e.to_string())
     }
 }
 
@@ -110,6 +120,7 @@ mod tests {
                 iterations,
                 parallelism,
             },
+            ..Default::default()
         };
         let err = with(1, 2, 1).validate().unwrap_err();
         assert!(err.starts_with("argon2.memory_kib"), "{err}");
@@ -122,5 +133,20 @@ mod tests {
         assert!(err.starts_with("argon2.iterations"), "{err}");
         let err = with(19456, 2, 0).validate().unwrap_err();
         assert!(err.starts_with("argon2.parallelism"), "{err}");
+    }
+
+    #[test]
+    fn the_password_policy_is_parsed_and_a_bad_pattern_named() {
+        let s: DatabaseSettings =
+            toml::from_str("[password_policy]\nhistory = 3\nmax_age_days = 90").unwrap();
+        assert_eq!(s.password_policy.history, 3);
+        assert_eq!(s.password_policy.max_age_days, 90);
+        assert_eq!(s.validate(), Ok(()));
+        let bad: DatabaseSettings =
+            toml::from_str("[password_policy]\npattern = \"^(?=[a-z]\"").unwrap();
+        let err = bad.validate().unwrap_err();
+        assert!(err.starts_with("password_policy.pattern"), "{err}");
+        let typo = toml::from_str::<DatabaseSettings>("[password_policy]\nhistroy = 3");
+        assert!(typo.unwrap_err().to_string().contains("histroy"));
     }
 }

@@ -34,7 +34,10 @@ fn descriptor(kind: ProviderKind) -> ProviderDescriptor {
 fn provider_with(argon2: Argon2Settings, pool: &HashPool) -> DatabaseProvider {
     DatabaseProvider::new(
         descriptor(ProviderKind::Database),
-        DatabaseSettings { argon2 },
+        DatabaseSettings {
+            argon2,
+            ..Default::default()
+        },
         pool.clone(),
     )
     .unwrap()
@@ -388,6 +391,7 @@ fn construction_refuses_other_kinds_jit_and_bad_settings() {
             memory_kib: 1,
             ..SMALL
         },
+        ..Default::default()
     };
     let err = DatabaseProvider::new(descriptor(ProviderKind::Database), bad, pool).unwrap_err();
     assert!(err.to_string().contains("argon2.memory_kib"), "{err}");
@@ -436,4 +440,78 @@ async fn a_malformed_hash_is_logged_by_provider_and_link_only() {
         !text.contains("s3cret-pw") && !text.contains("bm90LWEtcmVhbC1zYWx0"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn a_new_password_meets_the_policy_and_none_of_the_last_five() {
+    let pool = HashPool::new(1);
+    let p = provider_with(SMALL, &pool);
+    for refused in ["abcdefg1", "ABCDEFG1", "Abcdefg", "Ab1"] {
+        let err = p
+            .hash_new_password(&Secret::from(refused), &[])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DatabaseError::Policy(_)), "{refused}: {err}");
+        assert!(!err.to_string().contains(refused), "{err}");
+    }
+    // Set six passwords in turn, keeping the newest five as the store does.
+    let mut history: Vec<Secret> = Vec::new();
+    for i in 1..=5 {
+        let phc = p
+            .hash_new_password(&Secret::from(format!("Abcdef{i}")), &history)
+            .await
+            .unwrap();
+        history.insert(0, Secret::from(phc));
+    }
+    // The 5th-last (the first set) is refused; so is the current one.
+    for reused in ["Abcdef1", "Abcdef5"] {
+        let err = p
+            .hash_new_password(&Secret::from(reused), &history)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("password_policy.history"), "{err}");
+    }
+    let phc = p
+        .hash_new_password(&Secret::from("Abcdef6"), &history)
+        .await
+        .unwrap();
+    history.insert(0, Secret::from(phc));
+    history.truncate(5);
+    // Now the first one is the 6th-last: allowed again.
+    assert!(
+        p.hash_new_password(&Secret::from("Abcdef1"), &history)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_megabyte_password_never_reaches_argon2() {
+    let pool = HashPool::new(1);
+    let p = provider_with(SMALL, &pool);
+    let phc = p.hash_password(&Secret::from("Abcdef1")).await.unwrap();
+    let stored = link(Some(&phc));
+    let huge = "A".repeat(1 << 20);
+    let before = pool.completed();
+    assert_eq!(
+        check(&p, &huge, Some(&stored)).await,
+        PasswordOutcome::Rejected
+    );
+    assert!(p.verify_dummy(&Secret::from(huge.as_str())).await);
+    // Neither ran a computation on the pool; a normal wrong password does.
+    assert_eq!(pool.completed(), before);
+    assert_eq!(
+        check(&p, "Wrong12", Some(&stored)).await,
+        PasswordOutcome::Rejected
+    );
+    assert_eq!(pool.completed(), before + 1);
+    let err = p
+        .hash_new_password(&Secret::from(huge.as_str()), &[])
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("password_policy.max_length"),
+        "{err}"
+    );
+    assert_eq!(p.password_max_age(), Some(chrono::Duration::days(5500)));
 }

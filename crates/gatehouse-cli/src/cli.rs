@@ -143,6 +143,12 @@ pub enum UserCommand {
         realm: RealmArg,
         username: String,
     },
+    /// Lift a brute-force lock and delays: forget every failure counted against the account.
+    Unlock {
+        #[command(flatten)]
+        realm: RealmArg,
+        username: String,
+    },
     /// Show an account, its state, statistics, and every link per provider.
     Show {
         #[command(flatten)]

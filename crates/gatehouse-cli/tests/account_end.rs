@@ -11,7 +11,7 @@ use serde_json::Value;
 use url::Url;
 
 const USER: &str = "alice";
-const PASSWORD: &str = "alice: correct horse battery";
+const PASSWORD: &str = "alice: Correct horse battery 1";
 const CLIENT: &str = "node-rp";
 const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";

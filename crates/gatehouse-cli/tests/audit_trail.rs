@@ -12,7 +12,7 @@ use gatehouse_store::store_test;
 use gatehouse_store::testing::TestStore;
 use serde_json::{Value, json};
 
-const PASSWORD: &str = "s3cret-password";
+const PASSWORD: &str = "s3cret-Password";
 
 /// The README's example query for `store`'s backend, run by the backend's own shell: one line a
 /// row, `login|result|providers tried`.

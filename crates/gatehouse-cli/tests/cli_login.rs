@@ -15,11 +15,11 @@ store_test!(
         env.ok(&["migrate"], "");
         let out = env.ok(
             &["admin", "bootstrap", "--realm", "main", "root"],
-            "correct horse\n",
+            "Correct horse1\n",
         );
         assert!(out.contains("break-glass administrator root"), "{out}");
 
-        let good = env.run(&["login", "--realm", "main", "root"], "correct horse\n");
+        let good = env.run(&["login", "--realm", "main", "root"], "Correct horse1\n");
         assert_eq!(good.code(), 0, "{}", good.all());
         assert!(good.stdout().contains("success: root"), "{}", good.all());
         assert!(
@@ -29,7 +29,7 @@ store_test!(
         );
 
         let wrong = env.run(&["login", "--realm", "main", "root"], "wrong\n");
-        let unknown = env.run(&["login", "--realm", "main", "nobody"], "correct horse\n");
+        let unknown = env.run(&["login", "--realm", "main", "nobody"], "Correct horse1\n");
         assert_eq!(wrong.code(), 1);
         assert_eq!(unknown.code(), 1);
         for run in [&wrong, &unknown] {
@@ -76,7 +76,7 @@ store_test!(
                 "corp",
                 "both",
             ],
-            "corp-pw\n",
+            "Corp-pw1\n",
         );
         env.ok(
             &[
@@ -88,13 +88,13 @@ store_test!(
                 "local",
                 "both",
             ],
-            "local-pw\n",
+            "Local-pw1\n",
         );
         env.ok(&["user", "add", "--realm", "main", "onlylocal"], "");
         // Without --provider: the realm's first database provider in chain order (corp).
         env.ok(
             &["user", "set-password", "--realm", "main", "onlylocal"],
-            "x\n",
+            "Xx12345\n",
         );
         env.ok(
             &[
@@ -121,11 +121,11 @@ store_test!(
             "local-only-pw\n",
         );
 
-        let by_corp = env.ok(&["login", "--realm", "main", "both"], "corp-pw\n");
+        let by_corp = env.ok(&["login", "--realm", "main", "both"], "Corp-pw1\n");
         assert!(by_corp.contains("tried corp: verified"), "{by_corp}");
         assert!(!by_corp.contains("tried local"), "{by_corp}");
 
-        let by_local = env.ok(&["login", "--realm", "main", "BOTH"], "local-pw\n");
+        let by_local = env.ok(&["login", "--realm", "main", "BOTH"], "Local-pw1\n");
         let corp_at = by_local.find("tried corp: rejected").expect(&by_local);
         let local_at = by_local.find("tried local: verified").expect(&by_local);
         assert!(corp_at < local_at, "{by_local}");
@@ -133,7 +133,7 @@ store_test!(
         // Login by email works too (the realm allows it by default).
         env.ok(
             &["login", "--realm", "main", "both@example.org"],
-            "local-pw\n",
+            "Local-pw1\n",
         );
 
         // A user linked to one provider is never tried against the other, even with its password.
@@ -142,7 +142,7 @@ store_test!(
             "local-only-pw\n",
         );
         assert!(!only.contains("tried corp"), "{only}");
-        let refused = env.run(&["login", "--realm", "main", "onlylocal"], "corp-pw\n");
+        let refused = env.run(&["login", "--realm", "main", "onlylocal"], "Corp-pw1\n");
         assert_eq!(refused.code(), 1);
         assert!(
             !refused.stdout().contains("tried corp"),
@@ -187,9 +187,9 @@ store_test!(accounts_are_administered_from_the_cli, |store| async move {
 
     env.ok(
         &["user", "set-password", "--realm", "main", "carol"],
-        "pw-1\n",
+        "Pw-1abc\n",
     );
-    env.ok(&["login", "--realm", "main", "carol"], "pw-1\n");
+    env.ok(&["login", "--realm", "main", "carol"], "Pw-1abc\n");
 
     env.ok(
         &[
@@ -197,7 +197,7 @@ store_test!(accounts_are_administered_from_the_cli, |store| async move {
         ],
         "",
     );
-    let refused = env.run(&["login", "--realm", "main", "carol"], "pw-1\n");
+    let refused = env.run(&["login", "--realm", "main", "carol"], "Pw-1abc\n");
     assert_eq!(refused.code(), 1);
     assert!(refused.stdout().contains(GENERIC), "{}", refused.all());
     assert!(refused.stdout().contains("on leave"), "{}", refused.all());
@@ -205,7 +205,7 @@ store_test!(accounts_are_administered_from_the_cli, |store| async move {
     assert!(listed.contains("disabled (on leave)"), "{listed}");
 
     env.ok(&["user", "enable", "--realm", "main", "carol"], "");
-    env.ok(&["login", "--realm", "main", "carol"], "pw-1\n");
+    env.ok(&["login", "--realm", "main", "carol"], "Pw-1abc\n");
 
     env.ok(
         &[
@@ -222,7 +222,7 @@ store_test!(accounts_are_administered_from_the_cli, |store| async move {
     let shown = env.ok(&["user", "show", "--realm", "main", "carol"], "");
     assert!(shown.contains("links:     none"), "{shown}");
     assert_eq!(
-        env.run(&["login", "--realm", "main", "carol"], "pw-1\n")
+        env.run(&["login", "--realm", "main", "carol"], "Pw-1abc\n")
             .code(),
         1
     );
@@ -230,7 +230,7 @@ store_test!(accounts_are_administered_from_the_cli, |store| async move {
     // The break-glass link is not removed by accident.
     env.ok(
         &["admin", "bootstrap", "--realm", "main", "root"],
-        "pw-long-enough\n",
+        "Pw-long-enough1\n",
     );
     let kept = env.run(
         &[
@@ -293,7 +293,7 @@ store_test!(
         );
         env.ok(
             &["admin", "bootstrap", "--realm", "main", "root"],
-            "root-pw-long-enough\n",
+            "Root-pw-long-enough1\n",
         );
         env.ok(
             &[
@@ -323,7 +323,7 @@ store_test!(
         );
         env.ok(
             &["login", "--realm", "main", "root"],
-            "root-pw-long-enough\n",
+            "Root-pw-long-enough1\n",
         );
 
         // Switching the superseding provider off restores the account.

@@ -125,10 +125,10 @@ async fn admin_bootstrap_refuses_a_password_shorter_than_12_characters() {
 
     let out = env.ok(
         &["admin", "bootstrap", "--realm", "main", "root"],
-        "ünïcödé-pw12\n",
+        "ünïcödé-Pw12\n",
     );
     assert!(out.contains("break-glass administrator root"), "{out}");
     assert!(out.contains("store: sqlite://"), "{out}");
-    let login = env.run(&["login", "--realm", "main", "root"], "ünïcödé-pw12\n");
+    let login = env.run(&["login", "--realm", "main", "root"], "ünïcödé-Pw12\n");
     assert_eq!(login.code(), 0, "{}", login.all());
 }

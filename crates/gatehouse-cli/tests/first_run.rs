@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::{BIN, free_port, repo_root, rp::rp_clients};
 use serde_json::Value;
 
-const PASSWORD: &str = "a long admin password";
+const PASSWORD: &str = "a long admin Password 1";
 /// The browser script's whole run, both widths; killed (node and Chromium, by PID) after it.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(180);
 

@@ -130,7 +130,7 @@ store_test!(
             ok(
                 &env,
                 &["user", "set-password", "--realm", realm, "bob"],
-                "old-local-pw\n",
+                "Old-local-pw1\n",
             );
             ok(
                 &env,
@@ -154,7 +154,7 @@ store_test!(
         assert_lines(&r, &["tried corp: verified"]);
         assert!(!r.stdout().contains("tried local"), "{}", r.all());
         // The local password: the directory rejects it, the database verifies it.
-        let r = login(&env, "corpfirst", "bob", "old-local-pw");
+        let r = login(&env, "corpfirst", "bob", "Old-local-pw1");
         assert_eq!(r.code(), 0, "{}", r.all());
         assert_lines(&r, &["tried corp: rejected", "tried local: verified"]);
 
@@ -162,7 +162,7 @@ store_test!(
         let r = login(&env, "localfirst", "bob", "bob-pw");
         assert_eq!(r.code(), 0, "{}", r.all());
         assert_lines(&r, &["tried local: rejected", "tried corp: verified"]);
-        let r = login(&env, "localfirst", "bob", "old-local-pw");
+        let r = login(&env, "localfirst", "bob", "Old-local-pw1");
         assert_eq!(r.code(), 0, "{}", r.all());
         assert_lines(&r, &["tried local: verified"]);
 
@@ -172,7 +172,7 @@ store_test!(
         ok(
             &env,
             &["user", "set-password", "--realm", "corpfirst", "carol"],
-            "carol-local\n",
+            "Carol-local1\n",
         );
         let plan = ok(&env, &["explain", "--realm", "corpfirst", "carol"], "");
         assert!(
@@ -193,13 +193,13 @@ store_test!(
         ok(
             &env,
             &["admin", "bootstrap", "--realm", "corpfirst", "root"],
-            "break-glass-pw\n",
+            "Break-glass-pw1\n",
         );
         ok(&env, &["user", "add", "--realm", "corpfirst", "bob"], "");
         ok(
             &env,
             &["user", "set-password", "--realm", "corpfirst", "bob"],
-            "local-pw\n",
+            "Local-pw1\n",
         );
         ok(
             &env,
@@ -217,12 +217,12 @@ store_test!(
             "",
         );
 
-        let admin = login(&env, "corpfirst", "root", "break-glass-pw");
+        let admin = login(&env, "corpfirst", "root", "Break-glass-pw1");
         assert_eq!(admin.code(), 0, "{}", admin.all());
         assert_lines(&admin, &["tried local: verified", "success: root"]);
 
         // The directory is tried first, found down, and the database answers.
-        let bob = login(&env, "corpfirst", "bob", "local-pw");
+        let bob = login(&env, "corpfirst", "bob", "Local-pw1");
         assert_eq!(bob.code(), 0, "{}", bob.all());
         assert_lines(
             &bob,
@@ -247,7 +247,7 @@ store_test!(
         let strict = run(
             &env,
             &["login", "--realm", "corpfirst", "bob"],
-            "local-pw\n",
+            "Local-pw1\n",
             &[("GATEHOUSE_REALMS__CORPFIRST__ON_UNAVAILABLE", "fail")],
         );
         assert_eq!(strict.code(), 1, "{}", strict.all());

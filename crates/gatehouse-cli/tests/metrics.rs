@@ -87,7 +87,7 @@ fn env_with_root(store: gatehouse_store::testing::TestStore) -> Env {
     let env = Env::new(store, OIDC_REALM);
     env.ok_with(
         &["admin", "bootstrap", "--realm", "main", "root"],
-        "s3cret-password\n",
+        "s3cret-Password\n",
         &OIDC_SECRETS,
     );
     env
@@ -112,7 +112,7 @@ store_test!(
             .unwrap();
         assert_eq!(ready.status().as_u16(), 200);
 
-        assert_eq!(login(&server, "s3cret-password").await, 200);
+        assert_eq!(login(&server, "s3cret-Password").await, 200);
         assert_eq!(login(&server, "wrong-pw").await, 401);
         let token = reqwest::Client::new()
             .post(format!("{}/realms/main/token", server.base))
@@ -212,7 +212,7 @@ store_test!(
         let mut vars = OIDC_SECRETS.to_vec();
         vars.push(("GATEHOUSE_SERVER__METRICS__LISTEN", &listen));
         let server = Server::start_with(&env, &vars).await;
-        assert_eq!(login(&server, "s3cret-password").await, 200);
+        assert_eq!(login(&server, "s3cret-Password").await, 200);
 
         let (status, _) = scrape(&format!("{}/metrics", server.base), None).await;
         assert_eq!(status, 404, "not on the main listener");

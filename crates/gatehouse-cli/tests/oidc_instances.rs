@@ -12,7 +12,7 @@ use serde_json::Value;
 use url::Url;
 
 const USER: &str = "alice";
-const PASSWORD: &str = "alice: correct horse battery";
+const PASSWORD: &str = "alice: Correct horse battery 1";
 const CLIENT: &str = "node-rp";
 const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 // RFC 7636 appendix B: a verifier and its S256 challenge.

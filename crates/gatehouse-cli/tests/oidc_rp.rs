@@ -14,7 +14,7 @@ use gatehouse_store::store_test;
 use serde_json::Value;
 
 const USER: &str = "alice";
-const PASSWORD: &str = "alice: correct horse battery";
+const PASSWORD: &str = "alice: Correct horse battery 1";
 const EMAIL: &str = "alice@example.org";
 const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 const POST_LOGOUT_REDIRECT_URI: &str = "http://127.0.0.1:9/logged-out";

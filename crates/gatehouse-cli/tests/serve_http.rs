@@ -31,7 +31,7 @@ store_test!(
         let env = Env::new(store, ONE_DATABASE_REALM);
         env.ok(
             &["admin", "bootstrap", "--realm", "main", "root"],
-            "s3cret-pw-long-enough\n",
+            "S3cret-pw-long-enough\n",
         );
         let server = Server::start_with(
             &env,
@@ -54,7 +54,7 @@ store_test!(
             &client,
             &server,
             "main",
-            json!({"login": " ROOT ", "password": "s3cret-pw-long-enough"}),
+            json!({"login": " ROOT ", "password": "S3cret-pw-long-enough"}),
         )
         .await;
         assert_eq!(status, 200, "{body}");
@@ -124,7 +124,7 @@ store_test!(
         // JSON logs: one object a line, a record per provider attempt, never a password.
         let logs = std::fs::read_to_string(log_path).unwrap();
         assert!(
-            !logs.contains("s3cret-pw-long-enough") && !logs.contains("nope"),
+            !logs.contains("S3cret-pw-long-enough") && !logs.contains("nope"),
             "{logs}"
         );
         let events: Vec<Value> = logs

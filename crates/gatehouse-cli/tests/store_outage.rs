@@ -21,7 +21,7 @@ use serde_json::Value;
 const OUTAGE_ANSWER: Duration = Duration::from_millis(1500);
 /// The bound on recovery (`/readyz`, logins) once the store is back.
 const RECOVERY: Duration = Duration::from_secs(1);
-const PASSWORD: &str = "alice: correct horse battery";
+const PASSWORD: &str = "alice: Correct horse battery 1";
 
 /// A PostgreSQL server in a temporary directory, stopped (immediately) on drop.
 struct OwnPostgres {

@@ -65,7 +65,7 @@ store_test!(
         }
         env.ok(
             &["user", "set-password", "--realm", "main", "mixed"],
-            "mixed: a long enough password\n",
+            "mixed: a long enough Password1\n",
         );
         // An oauth2 link needs the external id the callback will match.
         let refused = env.run(

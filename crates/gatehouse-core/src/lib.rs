@@ -7,8 +7,10 @@ pub mod account;
 pub mod auth;
 pub mod error;
 pub mod federation;
+pub mod password_policy;
 pub mod pending_redirect;
 pub mod plan;
+pub mod protection;
 pub mod provider;
 pub mod realm;
 pub mod redirect;
@@ -22,8 +24,10 @@ pub mod supersession;
 pub use account::{Account, AccountId, AccountWithLinks, Link, Profile};
 pub use error::CoreError;
 pub use federation::{Federation, FederationRefusal, LinkExisting, MatchRules};
+pub use password_policy::{PasswordPolicy, PasswordPolicySettings, PolicyViolation};
 pub use pending_redirect::{PendingRedirect, PendingRedirectRepository};
 pub use plan::{LinkState, LoginPlan, PlanStep, StepDecision};
+pub use protection::{BruteForceSettings, Protection, ProtectionRepository};
 pub use provider::{
     PasswordCheck, PasswordOutcome, PasswordProvider, ProviderDescriptor, ProviderKind,
     VerifiedIdentity,

@@ -152,6 +152,12 @@ pub trait PasswordProvider: Send + Sync {
     async fn verify_dummy(&self, _password: &Secret) -> bool {
         false
     }
+
+    /// How long a password this provider keeps stays valid (its policy's `max_age_days`); `None`
+    /// for providers whose passwords live elsewhere (a directory ages its own).
+    fn password_max_age(&self) -> Option<chrono::Duration> {
+        None
+    }
 }
 
 #[cfg(test)]

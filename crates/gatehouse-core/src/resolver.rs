@@ -10,6 +10,7 @@ use tracing::Instrument;
 use crate::account::{Account, AccountWithLinks};
 use crate::error::CoreError;
 use crate::plan::{self, LoginPlan, StepDecision};
+use crate::protection::{Gate, PASSWORD_KIND, Protection, TryKeys};
 use crate::provider::{PasswordCheck, PasswordOutcome, PasswordProvider, VerifiedIdentity};
 use crate::realm::{OnUnavailable, RealmPolicy};
 use crate::repository::{AccountRepository, Attempt, LoginOrigin, LoginRecord, NewLink, RepoError};
@@ -19,11 +20,29 @@ use crate::secret::Secret;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     InvalidCredentials,
-    DisabledInDirectory { provider: String, reason: String },
-    AccountDisabled { reason: String },
+    DisabledInDirectory {
+        provider: String,
+        reason: String,
+    },
+    AccountDisabled {
+        reason: String,
+    },
     AccountLocked,
-    Superseded { by: String },
-    TemporarilyUnavailable { provider: String },
+    Superseded {
+        by: String,
+    },
+    TemporarilyUnavailable {
+        provider: String,
+    },
+    /// Too many recent failures (brute-force defence): nothing was verified. `locked` when the
+    /// login reached `max_failures`.
+    Throttled {
+        retry_after: std::time::Duration,
+        locked: bool,
+    },
+    /// The password was right but older than its policy's `max_age_days`: no token until it is
+    /// changed.
+    PasswordExpired,
 }
 
 impl Refusal {
@@ -36,6 +55,9 @@ impl Refusal {
             Refusal::AccountLocked => "account_locked",
             Refusal::Superseded { .. } => "superseded",
             Refusal::TemporarilyUnavailable { .. } => "temporarily_unavailable",
+            Refusal::Throttled { locked: false, .. } => "throttled",
+            Refusal::Throttled { locked: true, .. } => "locked_out",
+            Refusal::PasswordExpired => "password_expired",
         }
     }
 
@@ -46,12 +68,24 @@ impl Refusal {
             Refusal::TemporarilyUnavailable { .. } => {
                 "Login is temporarily unavailable. Please try again later."
             }
+            // Only the account's owner gets here (the password was right).
+            Refusal::PasswordExpired => {
+                "Your password has expired. It has to be changed before you can log in."
+            }
             _ => "Invalid username or password.",
         }
     }
 
     pub fn is_temporary(&self) -> bool {
         matches!(self, Refusal::TemporarilyUnavailable { .. })
+    }
+
+    /// How long a throttled client should wait (`Retry-After`).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Refusal::Throttled { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
     }
 }
 
@@ -68,6 +102,9 @@ impl std::fmt::Display for Refusal {
             Refusal::TemporarilyUnavailable { provider } => {
                 write!(f, "provider {provider} unavailable")
             }
+            Refusal::Throttled { locked: false, .. } => f.write_str("too many failures: throttled"),
+            Refusal::Throttled { locked: true, .. } => f.write_str("too many failures: locked"),
+            Refusal::PasswordExpired => f.write_str("password expired"),
         }
     }
 }
@@ -100,6 +137,8 @@ pub struct Resolver {
     realm: Arc<RealmPolicy>,
     providers: HashMap<String, Arc<dyn PasswordProvider>>,
     repo: Arc<dyn AccountRepository>,
+    /// Brute-force counters and password ages; none: neither is checked.
+    protection: Option<Protection>,
 }
 
 impl Resolver {
@@ -126,7 +165,18 @@ impl Resolver {
             realm,
             providers,
             repo,
+            protection: None,
         })
+    }
+
+    /// Throttle failures and refuse expired passwords through `protection` (issue #24).
+    pub fn with_protection(mut self, protection: Protection) -> Self {
+        self.protection = Some(protection);
+        self
+    }
+
+    pub fn protection(&self) -> Option<&Protection> {
+        self.protection.as_ref()
     }
 
     pub fn realm(&self) -> &RealmPolicy {
@@ -192,11 +242,36 @@ impl Resolver {
         };
         let plan = plan::plan(&self.realm, known.as_ref());
 
+        // Brute-force defence, before any provider is asked (a directory never sees a throttled
+        // password spray): a throttled login, known or not, is refused at once and alike.
+        let now = Utc::now();
+        let throttle = match self.protection.as_ref() {
+            Some(p) if p.settings.enabled && !key.is_empty() => {
+                let keys = TryKeys::new(
+                    PASSWORD_KIND,
+                    known.as_ref().map(|a| a.account.id),
+                    &key,
+                    origin.ip.as_deref(),
+                );
+                let before = self.protection_repo_counters(p, &keys).await?;
+                let gate = p.gate(&before, now);
+                Some((p, keys, before, gate))
+            }
+            _ => None,
+        };
+        let gate = throttle.as_ref().map_or(Gate::Open, |t| t.3);
+
         let mut attempts = Vec::new();
         let mut verdict = None;
+        if let (false, Some((p, ..))) = (gate.is_open(), &throttle) {
+            verdict = Some(Verdict::Refused(Refusal::Throttled {
+                retry_after: gate.retry_after(&p.settings).unwrap_or_default(),
+                locked: matches!(gate, Gate::Locked(_)),
+            }));
+        }
         // An empty password is refused before any provider sees it (an LDAP bind with an empty
         // password is an anonymous bind that succeeds).
-        if !key.is_empty() && !password.is_empty() {
+        if gate.is_open() && !key.is_empty() && !password.is_empty() {
             for step in plan.candidates() {
                 let Some(provider) = self.providers.get(&step.provider.id) else {
                     continue;
@@ -260,14 +335,19 @@ impl Resolver {
 
         // Step 5: an unknown login, or one no provider was asked about, spends the time of a real
         // verification so that it cannot be told apart from a wrong password.
-        if known.is_none() || attempts.is_empty() {
+        // A throttled login is answered at once, known or not: nothing is verified.
+        if gate.is_open() && (known.is_none() || attempts.is_empty()) {
             self.spend_dummy_verification(password).await;
         }
 
-        let (account, decision) = match verdict {
+        let mut verified_by = None;
+        let (account, mut decision) = match verdict {
             Some(Verdict::Verified(provider_id, identity)) => {
-                self.on_verified(&key, known, &provider_id, identity)
-                    .await?
+                let decided = self
+                    .on_verified(&key, known, &provider_id, identity)
+                    .await?;
+                verified_by = Some(provider_id);
+                decided
             }
             Some(Verdict::Refused(refusal)) => {
                 (known.map(|a| a.account), LoginDecision::Refused(refusal))
@@ -283,6 +363,36 @@ impl Resolver {
             }
         };
 
+        if decision == LoginDecision::Success
+            && let (Some(account), Some(provider)) = (&account, &verified_by)
+            && self.password_expired(account.id, provider, now).await?
+        {
+            decision = LoginDecision::Refused(Refusal::PasswordExpired);
+        }
+
+        let mut lock_started = false;
+        if let Some((p, keys, before, Gate::Open)) = &throttle {
+            match &decision {
+                // The password was right: this IP's counter for the login starts again. The
+                // other counters stay, so the owner's login clears nothing an attacker built.
+                LoginDecision::Success | LoginDecision::Refused(Refusal::PasswordExpired) => {
+                    if before.iter().any(|c| c.key == keys.login_ip) {
+                        p.repo.clear(&self.realm.name, &keys.login_ip).await?;
+                    }
+                }
+                LoginDecision::Refused(
+                    Refusal::InvalidCredentials | Refusal::Superseded { .. },
+                ) if !password.is_empty() => {
+                    let after = p
+                        .repo
+                        .add_failure(&self.realm.name, &keys.all(), now, p.forget_before(now))
+                        .await?;
+                    lock_started = p.started_lock(&after);
+                }
+                _ => {}
+            }
+        }
+
         let record = LoginRecord {
             realm: self.realm.name.clone(),
             login: key.clone(),
@@ -290,6 +400,8 @@ impl Resolver {
             success: decision == LoginDecision::Success,
             result: match &decision {
                 LoginDecision::Success => "success".to_owned(),
+                // The failure that locks the login is audited as the lock.
+                LoginDecision::Refused(_) if lock_started => "brute_force_lock".to_owned(),
                 LoginDecision::Refused(r) => r.code().to_owned(),
             },
             attempts: attempts.clone(),
@@ -417,6 +529,39 @@ impl Resolver {
             );
             Ok(Provisioned::Refused)
         }
+    }
+
+    async fn protection_repo_counters(
+        &self,
+        protection: &Protection,
+        keys: &TryKeys,
+    ) -> Result<Vec<crate::protection::Counter>, CoreError> {
+        Ok(protection
+            .repo
+            .counters(&self.realm.name, &keys.all())
+            .await?)
+    }
+
+    /// Whether the password `provider` just verified is older than the provider's policy allows.
+    async fn password_expired(
+        &self,
+        account: crate::account::AccountId,
+        provider: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<bool, CoreError> {
+        let (Some(protection), Some(max_age)) = (
+            self.protection.as_ref(),
+            self.providers
+                .get(provider)
+                .and_then(|p| p.password_max_age()),
+        ) else {
+            return Ok(false);
+        };
+        Ok(protection
+            .repo
+            .password_changed_at(account, provider)
+            .await?
+            .is_some_and(|changed| now - changed >= max_age))
     }
 
     async fn lookup(&self, key: &str) -> Result<Option<AccountWithLinks>, CoreError> {

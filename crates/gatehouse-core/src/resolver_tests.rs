@@ -25,6 +25,7 @@ struct TestProvider {
     dummy_calls: AtomicUsize,
     spends_dummy: bool,
     rehash: Option<&'static str>,
+    max_age: Option<ChronoDuration>,
 }
 
 impl TestProvider {
@@ -42,6 +43,7 @@ impl TestProvider {
             dummy_calls: AtomicUsize::new(0),
             spends_dummy: kind == ProviderKind::Database,
             rehash: None,
+            max_age: None,
         }
     }
     fn db(id: &str, password: &'static str) -> Self {
@@ -93,6 +95,10 @@ impl PasswordProvider for TestProvider {
             self.dummy_calls.fetch_add(1, Ordering::SeqCst);
         }
         self.spends_dummy
+    }
+
+    fn password_max_age(&self) -> Option<ChronoDuration> {
+        self.max_age
     }
 }
 
@@ -589,3 +595,6 @@ mod supersession;
 
 #[path = "resolver_jit_tests.rs"]
 mod jit;
+
+#[path = "resolver_protection_tests.rs"]
+mod protection;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use gatehouse_core::{AccountRepository, NewLink, Secret};
+use gatehouse_core::{AccountRepository, NewLink, PasswordProvider, Resolver, Secret};
 use gatehouse_server::Gatehouse;
 use gatehouse_store::NewAccount;
 use gatehouse_store::testing::TestStore;
@@ -46,6 +46,12 @@ fn main() {
     let raw_before = raw_verifies_per_second(&phc, phase);
     println!("raw argon2id verifies/s ({THREADS} threads):   {raw_before:8.1}");
 
+    // Issue #24: the same logins through a resolver without account protection (no brute-force
+    // counters, no password age), before and after the protected phase, so drift cancels out.
+    let plain = Arc::new(unprotected_resolver(&gatehouse));
+    let (plain_before, _) = runtime.block_on(resolver_logins_with(plain.clone(), phase));
+    println!("resolver logins/s, no protection:       {plain_before:8.1}");
+
     reset_peak_rss();
     let (resolver_rate, resolver_rss) = runtime.block_on(resolver_logins(&gatehouse, phase));
     let resolver_rss = resolver_rss.max(peak_rss_kib());
@@ -53,6 +59,9 @@ fn main() {
         "resolver logins/s (c={CONCURRENCY}):            {resolver_rate:8.1}   peak RSS {:.1} MiB",
         resolver_rss as f64 / 1024.0
     );
+
+    let (plain_after, _) = runtime.block_on(resolver_logins_with(plain, phase));
+    println!("resolver logins/s, no protection again: {plain_after:8.1}");
 
     reset_peak_rss();
     let http_rate = runtime.block_on(http_logins(gatehouse.clone(), phase));
@@ -73,6 +82,10 @@ fn main() {
     println!(
         "ratio HTTP / raw:     {:.3}  (goal >= 0.90)",
         http_rate / raw
+    );
+    println!(
+        "ratio protected / unprotected resolver: {:.3}  (goal >= 0.95)",
+        resolver_rate / ((plain_before + plain_after) / 2.0)
     );
     println!(
         "peak RSS under {CONCURRENCY} concurrent logins: {:.1} MiB  (goal < 100 MiB)",
@@ -151,6 +164,53 @@ fn raw_verifies_per_second(phc: &str, phase: Duration) -> f64 {
         }
     });
     count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The realm's resolver as it was before issue #24: same providers and store, no protection.
+fn unprotected_resolver(gatehouse: &Gatehouse) -> Resolver {
+    let realm = gatehouse.realm("main").expect("realm");
+    let providers: Vec<Arc<dyn PasswordProvider>> = realm
+        .database_providers
+        .values()
+        .map(|p| p.clone() as Arc<dyn PasswordProvider>)
+        .collect();
+    Resolver::new(
+        realm.policy.clone(),
+        providers,
+        Arc::new(gatehouse.store.clone()),
+    )
+    .expect("resolver")
+}
+
+async fn resolver_logins_with(resolver: Arc<Resolver>, phase: Duration) -> (f64, u64) {
+    let count = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CONCURRENCY)
+        .map(|i| {
+            let resolver = resolver.clone();
+            let (count, stop) = (count.clone(), stop.clone());
+            tokio::spawn(async move {
+                let login = format!("user{}", i % USERS);
+                let password = Secret::new(PASSWORD);
+                while !stop.load(Ordering::Relaxed) {
+                    let result = resolver.resolve(&login, &password).await.expect("resolve");
+                    assert!(result.is_success());
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let rss = sample_peak_rss_until(started + phase).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    (
+        count.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64(),
+        rss,
+    )
 }
 
 async fn resolver_logins(gatehouse: &Arc<Gatehouse>, phase: Duration) -> (f64, u64) {

@@ -11,7 +11,8 @@ use gatehouse_connector_oauth2::Oauth2Provider;
 use gatehouse_connector_oidc::OidcProvider as UpstreamOidc;
 use gatehouse_connector_saml::{SamlProvider, SpUrls};
 use gatehouse_core::{
-    AccountRepository, PasswordProvider, RealmPolicy, RedirectProvider, Resolver, Secret,
+    AccountRepository, PasswordProvider, Protection, ProtectionRepository, RealmPolicy,
+    RedirectProvider, Resolver, Secret,
 };
 use gatehouse_oidc::{KeyVault, OidcProvider, PhcVerifier};
 use gatehouse_store::Store;
@@ -69,6 +70,8 @@ impl Gatehouse {
         // One outbound HTTP client (connection pool, timeouts, no redirects) for every redirect
         // provider of every realm.
         let http = gatehouse_connector_oauth2::http_client().map_err(ServerError::Http)?;
+        // Brute-force counters and password ages: in the store, shared by every instance.
+        let counters: Arc<dyn ProtectionRepository> = Arc::new(store.clone());
         let mut realms = BTreeMap::new();
         for (name, realm) in &config.realms {
             let RealmParts {
@@ -86,6 +89,10 @@ impl Gatehouse {
                 repo.clone(),
             )
             .await?;
+            let resolver = resolver.with_protection(Protection {
+                settings: realm.brute_force.clone(),
+                repo: counters.clone(),
+            });
             let oidc = OidcProvider::open(
                 name,
                 &config.server.public_url,

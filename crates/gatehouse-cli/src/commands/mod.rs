@@ -7,6 +7,7 @@ mod login;
 mod policy_explain;
 mod service;
 mod user;
+mod user_protection;
 
 use std::path::Path;
 use std::sync::Arc;

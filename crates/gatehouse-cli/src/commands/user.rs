@@ -40,7 +40,7 @@ pub async fn run(gatehouse: &Gatehouse, command: UserCommand) -> Result<(), Fail
             )
             .await?;
             println!(
-                "password set for {} on provider {provider}",
+                "password set for {} on provider {provider}; its sessions and tokens were ended",
                 found.account.username
             );
         }
@@ -125,6 +125,10 @@ pub async fn run(gatehouse: &Gatehouse, command: UserCommand) -> Result<(), Fail
             let found = find(gatehouse, &realm.realm, &username).await?;
             gatehouse.store.set_disabled(found.account.id, None).await?;
             println!("enabled {}", found.account.username);
+        }
+        UserCommand::Unlock { realm, username } => {
+            let found = find(gatehouse, &realm.realm, &username).await?;
+            super::user_protection::unlock(gatehouse, &realm.realm, &found).await?;
         }
         UserCommand::Show { realm, username } => {
             let runtime = gatehouse.realm(&realm.realm)?;
@@ -240,20 +244,8 @@ pub async fn set_password(
     let db = runtime.database_providers.get(provider).ok_or_else(|| {
         Failure::Other(format!("provider `{provider}` is not a database provider"))
     })?;
-    let phc = db.hash_password(password).await?;
-    gatehouse
-        .store
-        .upsert_link(
-            account.account.id,
-            NewLink {
-                provider_id: provider.to_owned(),
-                external_id: None,
-                secret: Some(phc),
-                protected,
-            },
-        )
-        .await?;
-    Ok(())
+    super::user_protection::change_password(gatehouse, db, provider, account, password, protected)
+        .await
 }
 
 async fn show(
@@ -288,6 +280,7 @@ async fn show(
         ),
         None => println!("logins:    none yet"),
     }
+    super::user_protection::print_lock_state(gatehouse, runtime, found).await?;
     account_view::print_links(&runtime.policy, found);
     Ok(())
 }

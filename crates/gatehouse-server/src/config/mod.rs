@@ -6,6 +6,7 @@ mod env_overlay;
 mod model;
 mod paths;
 mod policies;
+mod protection;
 mod validate;
 
 use std::fmt;
@@ -141,7 +142,8 @@ impl Config {
             paths::resolve_config(&mut config, base);
         }
 
-        let problems = validate::check(&config);
+        let mut problems = validate::check(&config);
+        problems.extend(protection::check(&config));
         if problems.is_empty() {
             Ok(config)
         } else {

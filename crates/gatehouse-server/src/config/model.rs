@@ -266,6 +266,9 @@ pub struct RealmConfig {
     /// `[realms.R.authsvc]`: starting policies over HTTP (the web and REST flows).
     #[serde(default)]
     pub authsvc: super::authsvc::AuthsvcConfig,
+    /// `[realms.R.brute_force]`: the brute-force defence (docs/account-protection.md).
+    #[serde(default)]
+    pub brute_force: gatehouse_core::BruteForceSettings,
     /// The realm's name on its pages ("Sign in to {display_name}"); the realm id when unset.
     #[serde(default)]
     pub display_name: Option<String>,

@@ -102,6 +102,26 @@ pub async fn password_login(
             "temporarily_unavailable",
             refusal.public_message(),
         )),
+        // Only the owner reaches this (the password was right); no token until it is changed.
+        (LoginDecision::Refused(Refusal::PasswordExpired), _) => Err(JsonError::new(
+            StatusCode::FORBIDDEN,
+            "password_expired",
+            Refusal::PasswordExpired.public_message(),
+        )),
+        // The same status, code and words as a wrong password, with how long to wait.
+        (LoginDecision::Refused(refusal), _) if refusal.retry_after().is_some() => {
+            let mut response = JsonError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                refusal.public_message(),
+            )
+            .into_response();
+            let seconds = refusal.retry_after().unwrap_or_default().as_secs().max(1);
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+            Ok(response)
+        }
         (LoginDecision::Refused(refusal), _) => Err(JsonError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",

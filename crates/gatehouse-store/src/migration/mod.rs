@@ -15,6 +15,8 @@ mod m20261204_000007_login_event_batch;
 mod m20261207_000008_login_event_batch_zlib;
 mod m20261207_000009_audit_rows;
 mod m20261207_000010_flow_state;
+mod m20261207_000011_password_history;
+mod m20261207_000012_login_throttle;
 mod m20261207_000015_session_levels;
 mod m20261207_000017_pending_redirect;
 
@@ -34,6 +36,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000008_login_event_batch_zlib::Migration),
             Box::new(m20261207_000009_audit_rows::Migration),
             Box::new(m20261207_000010_flow_state::Migration),
+            Box::new(m20261207_000011_password_history::Migration),
+            Box::new(m20261207_000012_login_throttle::Migration),
             Box::new(m20261207_000015_session_levels::Migration),
             Box::new(m20261207_000017_pending_redirect::Migration),
         ]
