@@ -12,6 +12,7 @@ pub mod realm;
 pub mod redirect;
 pub mod repository;
 pub mod resolver;
+pub mod second_factor;
 pub mod secret;
 pub mod secret_value;
 

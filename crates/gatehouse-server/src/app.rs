@@ -33,6 +33,8 @@ pub struct RealmRuntime {
     /// The `saml` ones again, for what only they have: SP metadata, IdP-initiated logout.
     pub saml_providers: BTreeMap<String, Arc<SamlProvider>>,
     pub oidc: OidcProvider,
+    /// Second factors: the engine's mechanisms and the account page's enrolment.
+    pub mfa: crate::second_factors::RealmMfa,
 }
 
 pub struct Gatehouse {
@@ -98,6 +100,13 @@ impl Gatehouse {
                 realm: name.clone(),
                 message: e.to_string(),
             })?;
+            let mfa = crate::second_factors::build(
+                name,
+                realm,
+                &store,
+                vault.clone(),
+                config.server.theme_dir.as_deref(),
+            )?;
             realms.insert(
                 name.clone(),
                 RealmRuntime {
@@ -108,6 +117,7 @@ impl Gatehouse {
                     redirect_providers,
                     saml_providers,
                     oidc,
+                    mfa,
                 },
             );
         }

@@ -8,7 +8,7 @@ use minijinja::{Environment, Value};
 
 use crate::error::ServerError;
 
-const BUILT_IN: [(&str, &str); 8] = [
+const BUILT_IN: [(&str, &str); 9] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("error.html", include_str!("../templates/error.html")),
@@ -18,6 +18,10 @@ const BUILT_IN: [(&str, &str); 8] = [
         include_str!("../templates/logged_out.html"),
     ),
     ("account.html", include_str!("../templates/account.html")),
+    (
+        "account_mfa.html",
+        include_str!("../templates/account_mfa.html"),
+    ),
     ("home.html", include_str!("../templates/home.html")),
     // An auto-submitting form: the SAML HTTP-POST binding, and the callback's same-site bounce.
     (

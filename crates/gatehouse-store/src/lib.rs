@@ -16,6 +16,7 @@ pub mod migration;
 mod pool;
 mod replay;
 mod repository;
+mod second_factors;
 mod store;
 mod types;
 mod url;

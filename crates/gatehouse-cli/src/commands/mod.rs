@@ -6,6 +6,9 @@ mod keys;
 mod login;
 mod service;
 mod user;
+mod user_mfa;
+
+pub use user_mfa::MfaCommand;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -45,7 +48,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 fn writes(command: &Command) -> bool {
     match command {
         Command::Migrate | Command::Admin(_) => true,
-        Command::User(c) => !matches!(c, UserCommand::Show { .. } | UserCommand::List { .. }),
+        Command::User(c) => !matches!(
+            c,
+            UserCommand::Show { .. }
+                | UserCommand::List { .. }
+                | UserCommand::Mfa(MfaCommand::Show { .. })
+        ),
         Command::Accounts(AccountsCommand::Supersede { dry_run, .. }) => !dry_run,
         Command::Keys(c) => matches!(c, KeysCommand::Rotate { .. }),
         Command::Serve

@@ -2,6 +2,7 @@
 //! reference, validated as a whole with messages that name the key and the fix.
 
 mod env_overlay;
+mod mfa;
 mod model;
 mod paths;
 mod policies;
@@ -16,6 +17,7 @@ pub use model::{
     RealmConfig, RedirectOptions, ServerConfig, StoreConfig,
 };
 
+pub use mfa::{MfaConfig, MfaMode, MfaScope, RememberBrowserConfig, SmtpConfig, SmtpTls};
 pub use paths::sqlite_file;
 
 /// The default path of the configuration file; `--config` and `GATEHOUSE_CONFIG` override it.

@@ -15,6 +15,8 @@ mod m20261204_000007_login_event_batch;
 mod m20261207_000008_login_event_batch_zlib;
 mod m20261207_000009_audit_rows;
 mod m20261207_000010_flow_state;
+mod m20261207_000013_totp_credential;
+mod m20261207_000014_second_factor_codes;
 
 pub struct Migrator;
 
@@ -32,6 +34,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000008_login_event_batch_zlib::Migration),
             Box::new(m20261207_000009_audit_rows::Migration),
             Box::new(m20261207_000010_flow_state::Migration),
+            Box::new(m20261207_000013_totp_credential::Migration),
+            Box::new(m20261207_000014_second_factor_codes::Migration),
         ]
     }
 }
