@@ -75,7 +75,7 @@ start() {
   fi
   install
   stop
-  mkdir -p "$STATE/maildir"
+  mkdir -p "$STATE/maildir/tmp" "$STATE/maildir/new" "$STATE/maildir/cur"
   openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=localhost \
     -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
     -keyout "$STATE/key.pem" -out "$STATE/cert.pem" 2>/dev/null
