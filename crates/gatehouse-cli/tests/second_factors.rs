@@ -68,10 +68,7 @@ async fn submit(browser: &Browser, page: &Page, suffix: &str, code: Option<&str>
 }
 
 fn otpauth_uri(page: &Page) -> String {
-    let at = page
-        .body
-        .find("href=\"otpauth://")
-        .expect("an otpauth link");
+    let at = page.body.find("href=\"otpauth:").expect("an otpauth link");
     let rest = &page.body[at + 6..];
     unescape(&rest[..rest.find('"').unwrap()])
 }
@@ -108,7 +105,11 @@ store_test!(
             &format!("{PASSWORD}\n"),
             &vars,
         );
-        let server = Server::start_with(&env, &vars).await;
+        let port = common::free_port();
+        let public_url = format!("http://127.0.0.1:{port}");
+        let mut vars = vars.to_vec();
+        vars.push(("GATEHOUSE_SERVER__PUBLIC_URL", &public_url));
+        let server = Server::start_at(&env, port, &vars).await;
         let account = env
             .store
             .find_account("main", USER)

@@ -128,7 +128,11 @@ async fn an_authenticator_app_is_set_up_in_chromium() {
         &format!("{PASSWORD}\n"),
         &vars,
     );
-    let server = Server::start_with(&env, &vars).await;
+    let port = common::free_port();
+    let public_url = format!("http://127.0.0.1:{port}");
+    let mut vars = vars.to_vec();
+    vars.push(("GATEHOUSE_SERVER__PUBLIC_URL", &public_url));
+    let server = Server::start_at(&env, port, &vars).await;
     let shots = tempfile::tempdir().unwrap();
     let account_url = format!("{}/realms/main/account", server.base);
     let result = tokio::task::spawn_blocking({
