@@ -160,6 +160,9 @@ pub enum UserCommand {
         #[command(flatten)]
         realm: RealmArg,
     },
+    /// An account's second factors (reset, show).
+    #[command(subcommand)]
+    Mfa(crate::commands::MfaCommand),
 }
 
 #[derive(Subcommand)]

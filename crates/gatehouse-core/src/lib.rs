@@ -17,6 +17,7 @@ pub mod redirect;
 pub mod redirect_plan;
 pub mod repository;
 pub mod resolver;
+pub mod second_factor;
 pub mod secret;
 pub mod secret_value;
 pub mod supersession;

@@ -34,6 +34,8 @@ pub struct RealmRuntime {
     /// The `saml` ones again, for what only they have: SP metadata, IdP-initiated logout.
     pub saml_providers: BTreeMap<String, Arc<SamlProvider>>,
     pub oidc: OidcProvider,
+    /// Second factors: the engine's mechanisms and the account page's enrolment.
+    pub mfa: crate::second_factors::RealmMfa,
 }
 
 pub struct Gatehouse {
@@ -108,6 +110,13 @@ impl Gatehouse {
                 message: e.to_string(),
             })?
             .with_policies(realm.oidc_policies(name));
+            let mfa = crate::second_factors::build(
+                name,
+                realm,
+                &store,
+                vault.clone(),
+                config.server.theme_dir.as_deref(),
+            )?;
             realms.insert(
                 name.clone(),
                 RealmRuntime {
@@ -118,6 +127,7 @@ impl Gatehouse {
                     redirect_providers,
                     saml_providers,
                     oidc,
+                    mfa,
                 },
             );
         }

@@ -21,6 +21,9 @@ pub enum ServerError {
     Http(String),
     #[error("{0}")]
     Theme(String),
+    /// Second factors (`[realms.R.mfa]`): a mail transport that cannot be built.
+    #[error("{0}")]
+    SecondFactor(String),
     #[error("no realm `{name}` in the configuration (configured: {known})")]
     UnknownRealm { name: String, known: String },
     #[error("cannot listen on {addr}: {source}")]

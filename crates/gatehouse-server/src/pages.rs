@@ -18,6 +18,10 @@ const BUILT_IN: [(&str, &str); 9] = [
         include_str!("../templates/logged_out.html"),
     ),
     ("account.html", include_str!("../templates/account.html")),
+    (
+        "account_mfa.html",
+        include_str!("../templates/account_mfa.html"),
+    ),
     ("home.html", include_str!("../templates/home.html")),
     // Each step of a policy's web flow (`/realms/R/authsvc`).
     ("authsvc.html", include_str!("../templates/authsvc.html")),

@@ -20,6 +20,7 @@ mod pool;
 mod protection;
 mod replay;
 mod repository;
+mod second_factors;
 mod store;
 mod types;
 mod url;

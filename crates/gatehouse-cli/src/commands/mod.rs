@@ -7,7 +7,10 @@ mod login;
 mod policy_explain;
 mod service;
 mod user;
+mod user_mfa;
 mod user_protection;
+
+pub use user_mfa::MfaCommand;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -47,7 +50,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 fn writes(command: &Command) -> bool {
     match command {
         Command::Migrate | Command::Admin(_) => true,
-        Command::User(c) => !matches!(c, UserCommand::Show { .. } | UserCommand::List { .. }),
+        Command::User(c) => !matches!(
+            c,
+            UserCommand::Show { .. }
+                | UserCommand::List { .. }
+                | UserCommand::Mfa(MfaCommand::Show { .. })
+        ),
         Command::Accounts(AccountsCommand::Supersede { dry_run, .. }) => !dry_run,
         Command::Keys(c) => matches!(c, KeysCommand::Rotate { .. }),
         Command::Serve

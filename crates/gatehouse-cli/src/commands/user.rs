@@ -135,6 +135,7 @@ pub async fn run(gatehouse: &Gatehouse, command: UserCommand) -> Result<(), Fail
             let found = find(gatehouse, &realm.realm, &username).await?;
             show(gatehouse, runtime, &found).await?;
         }
+        UserCommand::Mfa(command) => return super::user_mfa::run(gatehouse, command).await,
         UserCommand::List { realm } => {
             let runtime = gatehouse.realm(&realm.realm)?;
             let accounts = gatehouse.store.list_accounts(&realm.realm).await?;

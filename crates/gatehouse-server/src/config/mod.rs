@@ -3,6 +3,7 @@
 
 mod authsvc;
 mod env_overlay;
+mod mfa;
 mod model;
 mod paths;
 mod policies;
@@ -19,6 +20,7 @@ pub use model::{
     RealmConfig, RedirectOptions, ServerConfig, StoreConfig,
 };
 
+pub use mfa::{MfaConfig, MfaMode, MfaScope, RememberBrowserConfig, SmtpConfig, SmtpTls};
 pub use paths::sqlite_file;
 
 /// The default path of the configuration file; `--config` and `GATEHOUSE_CONFIG` override it.

@@ -281,6 +281,9 @@ pub struct RealmConfig {
     /// A link in the pages' footer ("Help"): an http(s) or mailto: URL.
     #[serde(default)]
     pub help_url: Option<String>,
+    /// `[realms.R.mfa]`: second factors (docs/second-factors.md).
+    #[serde(default)]
+    pub mfa: super::mfa::MfaConfig,
 }
 
 fn yes() -> bool {

@@ -9,7 +9,13 @@ use super::Problem;
 use super::model::RealmConfig;
 
 /// The mechanisms this build offers to policies.
-pub const MECHANISMS: [&str; 2] = ["password", "federated"];
+pub const MECHANISMS: [&str; 5] = [
+    "password",
+    "federated",
+    "totp",
+    "recovery_code",
+    "email_otp",
+];
 
 impl RealmConfig {
     /// What the realm's policies may name.

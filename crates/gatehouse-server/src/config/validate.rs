@@ -146,6 +146,7 @@ fn check_realm(name: &str, realm: &RealmConfig, problems: &mut Vec<Problem>) {
     check_clients(name, realm, problems);
     super::policies::check(name, realm, problems);
     super::authsvc::check(name, realm, problems);
+    super::mfa::check_realm(name, realm, problems);
     check_display(name, realm, problems);
     let mut seen = HashSet::new();
     for (i, id) in realm.chain.iter().enumerate() {

@@ -37,7 +37,12 @@ fn account_cookie(oidc: &OidcProvider, name: &str, value: &str, max_age: u64) ->
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn realm_error(g: &Gatehouse, realm: &str, status: StatusCode, message: &str) -> Response {
+pub(super) fn realm_error(
+    g: &Gatehouse,
+    realm: &str,
+    status: StatusCode,
+    message: &str,
+) -> Response {
     page(
         status,
         g.pages.render(
@@ -64,7 +69,7 @@ pub async fn show(
 
 /// The account page's session, when its cookie opens and the broker session it names still
 /// runs for the same account; with the account and its sessions.
-async fn signed_in(
+pub(super) async fn signed_in(
     g: &Gatehouse,
     runtime: &RealmRuntime,
     headers: &HeaderMap,
@@ -103,11 +108,19 @@ async fn signed_in(
 }
 
 fn begin_login(g: &Gatehouse, runtime: &RealmRuntime) -> Response {
+    begin_login_with(g, runtime, false)
+}
+
+/// `fresh`: the user must type their credentials again, even with a live session (`prompt=login`).
+pub(super) fn begin_login_with(g: &Gatehouse, runtime: &RealmRuntime, fresh: bool) -> Response {
     let oidc = &runtime.oidc;
-    let (location, pending) = match oidc.start_account_login() {
+    let (mut location, pending) = match oidc.start_account_login() {
         Ok(x) => x,
         Err(e) => return internal_page(&g.pages, e),
     };
+    if fresh {
+        location.push_str("&prompt=login");
+    }
     let mut response = see_other(&location);
     let headers = response.headers_mut();
     headers.append(
@@ -314,6 +327,7 @@ fn render(
             csrf_token => &session.csrf,
             logout_everywhere_action => runtime.oidc.endpoint("account/logout-everywhere"),
             logout_url => runtime.oidc.endpoint("logout"),
+            two_factor_url => runtime.oidc.endpoint("account/two-factor"),
         },
     );
     page(StatusCode::OK, html)

@@ -1,6 +1,7 @@
 //! HTTP routes. The only place where outcomes become status codes.
 
 mod account;
+mod account_mfa;
 mod authsvc;
 mod health;
 mod home;
@@ -36,6 +37,23 @@ pub fn router(gatehouse: Arc<Gatehouse>) -> Router {
         .route(
             "/realms/{realm}/account/logout-everywhere",
             post(account::logout_everywhere),
+        )
+        .route("/realms/{realm}/account/two-factor", get(account_mfa::show))
+        .route(
+            "/realms/{realm}/account/two-factor/totp/start",
+            post(account_mfa::start),
+        )
+        .route(
+            "/realms/{realm}/account/two-factor/totp/confirm",
+            post(account_mfa::confirm),
+        )
+        .route(
+            "/realms/{realm}/account/two-factor/totp/remove",
+            post(account_mfa::remove),
+        )
+        .route(
+            "/realms/{realm}/account/two-factor/recovery-codes",
+            post(account_mfa::recovery_codes),
         )
         .route("/readyz", get(health::readyz))
         .route(

@@ -17,6 +17,8 @@ mod m20261207_000009_audit_rows;
 mod m20261207_000010_flow_state;
 mod m20261207_000011_password_history;
 mod m20261207_000012_login_throttle;
+mod m20261207_000013_totp_credential;
+mod m20261207_000014_second_factor_codes;
 mod m20261207_000015_session_levels;
 mod m20261207_000017_pending_redirect;
 
@@ -38,6 +40,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000010_flow_state::Migration),
             Box::new(m20261207_000011_password_history::Migration),
             Box::new(m20261207_000012_login_throttle::Migration),
+            Box::new(m20261207_000013_totp_credential::Migration),
+            Box::new(m20261207_000014_second_factor_codes::Migration),
             Box::new(m20261207_000015_session_levels::Migration),
             Box::new(m20261207_000017_pending_redirect::Migration),
         ]

@@ -116,6 +116,12 @@ impl Store {
             .exec(&txn)
             .await?
             .rows_affected;
+        // An email code past its validity is refused by the mechanism anyway.
+        deleted += crate::entities::email_code::Entity::delete_many()
+            .filter(crate::entities::email_code::Column::ExpiresAt.lte(now))
+            .exec(&txn)
+            .await?
+            .rows_affected;
         // Expired flows are not purged here: each gets its audit event first
         // (`Store::end_expired_flows`).
         deleted += signing_key::Entity::delete_many()
