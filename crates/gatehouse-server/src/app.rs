@@ -91,10 +91,10 @@ impl Gatehouse {
                 repo.clone(),
             )
             .await?;
-            let resolver = resolver.with_protection(Protection {
+            let resolver = Arc::new(resolver.with_protection(Protection {
                 settings: realm.brute_force.clone(),
                 repo: counters.clone(),
-            });
+            }));
             let oidc = OidcProvider::open(
                 name,
                 &config.server.public_url,
@@ -262,7 +262,7 @@ async fn build_realm(
         }
     }
     let policy = Arc::new(realm.policy(name));
-    let resolver = Arc::new(Resolver::new(policy.clone(), providers, repo)?);
+    let resolver = Resolver::new(policy.clone(), providers, repo)?;
     Ok(RealmParts {
         policy,
         resolver,
@@ -274,7 +274,7 @@ async fn build_realm(
 
 struct RealmParts {
     policy: Arc<RealmPolicy>,
-    resolver: Arc<Resolver>,
+    resolver: Resolver,
     database_providers: BTreeMap<String, Arc<DatabaseProvider>>,
     redirect_providers: BTreeMap<String, Arc<dyn RedirectProvider>>,
     saml_providers: BTreeMap<String, Arc<SamlProvider>>,

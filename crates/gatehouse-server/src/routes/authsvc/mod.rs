@@ -77,20 +77,19 @@ enum Established {
     Code { code: String, redirect_uri: String },
 }
 
-/// Session, and for a first-party app its code. The session records the flow's `amr`; its
-/// `acr` is the code's (the session's own record of levels comes with step-up).
+/// Session, and for a first-party app its code. The session records each mechanism the flow
+/// passed and the level it reached, with their times (step-up reads them).
 async fn establish(runtime: &RealmRuntime, done: &Completed) -> Result<Established, OidcError> {
     let origin = Origin::of(done);
     let oidc = &runtime.oidc;
-    let mut created = oidc
-        .create_session(done.account.id, done.amr.clone(), None)
+    let created = oidc
+        .open_session(gatehouse_oidc::SessionGrant::from_completed(done, None))
         .await?;
     let Some(code) = origin.code else {
         return Ok(Established::Session(created.cookie));
     };
     let client_id = origin.client_id.unwrap_or_default();
     let redirect_uri = code.redirect_uri.clone();
-    created.session.acr = done.acr.clone();
     let request = AuthorizeRequest {
         client_id,
         redirect_uri: code.redirect_uri.clone(),
@@ -101,6 +100,8 @@ async fn establish(runtime: &RealmRuntime, done: &Completed) -> Result<Establish
         prompt: None,
         max_age: None,
         login_hint: None,
+        acr_values: vec![done.acr.clone()],
+        acr_essential: false,
     };
     let location = oidc.issue_code(&request, &created.session).await?;
     let code = url::Url::parse(&location)
