@@ -7,7 +7,9 @@ use std::sync::Arc;
 use gatehouse_core::{Federation, LinkExisting as CoreLinkExisting, MatchRules};
 
 use crate::app::{Gatehouse, RealmRuntime};
-use crate::config::{LinkExisting, RedirectOptions};
+use gatehouse_store::Store;
+
+use crate::config::{LinkExisting, RealmConfig, RedirectOptions};
 
 fn rules(options: RedirectOptions) -> MatchRules {
     MatchRules {
@@ -22,17 +24,22 @@ fn rules(options: RedirectOptions) -> MatchRules {
 
 /// The realm's federation: its policy, each provider's `jit` / `link_existing`, the store.
 pub fn federation(g: &Gatehouse, runtime: &RealmRuntime) -> Federation {
-    let rules = g
-        .config
-        .realms
-        .get(&runtime.name)
-        .map(|realm| {
-            realm
-                .providers
-                .iter()
-                .map(|p| (p.id.clone(), rules(p.redirect)))
-                .collect()
-        })
-        .unwrap_or_default();
-    Federation::new(runtime.policy.clone(), rules, Arc::new(g.store.clone()))
+    match g.config.realms.get(&runtime.name) {
+        Some(realm) => federation_of(realm, runtime, &g.store),
+        None => Federation::new(
+            runtime.policy.clone(),
+            Default::default(),
+            Arc::new(g.store.clone()),
+        ),
+    }
+}
+
+/// [`federation`] before the [`Gatehouse`] exists (the policy engine is built with it).
+pub fn federation_of(realm: &RealmConfig, runtime: &RealmRuntime, store: &Store) -> Federation {
+    let rules = realm
+        .providers
+        .iter()
+        .map(|p| (p.id.clone(), rules(p.redirect)))
+        .collect();
+    Federation::new(runtime.policy.clone(), rules, Arc::new(store.clone()))
 }

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::auth::{
-    Engine, Failure, FederatedMechanism, FlowObserver, FlowReport, IdentityMatcher, Mechanism,
+    Engine, FederatedMechanism, FlowObserver, FlowReport, IdentityMatcher, Mechanism,
     PasswordMechanism,
 };
-use gatehouse_core::{Account, CoreError, ExternalIdentity, RepoError};
+use gatehouse_core::{CoreError, RepoError};
 use gatehouse_store::Store;
 
 use crate::app::RealmRuntime;
@@ -56,7 +56,7 @@ impl Flows {
             let engine = Engine::new(
                 name,
                 config.auth_policies(name),
-                mechanisms(runtime, public_url),
+                mechanisms(config, runtime, store, public_url),
                 Arc::new(store.clone()),
                 config.flows,
             )?
@@ -90,10 +90,18 @@ impl Flows {
     }
 }
 
-fn mechanisms(runtime: &RealmRuntime, public_url: &str) -> Vec<Arc<dyn Mechanism>> {
+fn mechanisms(
+    config: &RealmConfig,
+    runtime: &RealmRuntime,
+    store: &Store,
+    public_url: &str,
+) -> Vec<Arc<dyn Mechanism>> {
     let mut out: Vec<Arc<dyn Mechanism>> =
         vec![Arc::new(PasswordMechanism::new(runtime.resolver.clone()))];
-    let matcher: Arc<dyn IdentityMatcher> = Arc::new(NotWiredYet);
+    // The broker's own matching rules, so a `federated` step links and provisions as the
+    // broker's callback does.
+    let matcher: Arc<dyn IdentityMatcher> =
+        Arc::new(crate::federation::federation_of(config, runtime, store));
     for (id, provider) in &runtime.redirect_providers {
         let callback = format!(
             "{}/realms/{}/broker/{id}/callback",
@@ -106,28 +114,11 @@ fn mechanisms(runtime: &RealmRuntime, public_url: &str) -> Vec<Arc<dyn Mechanism
             matcher.clone(),
         )));
     }
+    // The second factors the realm offers (`totp`, `recovery_code`, `email_otp`).
+    out.extend(runtime.mfa.mechanisms.iter().cloned());
     #[cfg(feature = "test-mechanisms")]
     out.extend(test_mechanisms::all());
     out
-}
-
-/// The broker callback does not resume policy flows yet (the broker's matching is moving into
-/// core): a `federated` step can send the browser upstream, and its callback is refused here
-/// rather than matched by a second copy of the broker's rules.
-struct NotWiredYet;
-
-#[async_trait]
-impl IdentityMatcher for NotWiredYet {
-    async fn account_for(
-        &self,
-        _provider: &str,
-        _identity: &ExternalIdentity,
-    ) -> Result<Result<Account, Failure>, CoreError> {
-        Ok(Err(Failure::new(
-            "federated_not_wired",
-            "Login through this provider is not available in this login flow yet.",
-        )))
-    }
 }
 
 /// The engine's observer: the audit event, then the counters.
