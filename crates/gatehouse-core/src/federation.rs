@@ -368,5 +368,9 @@ pub fn callback_record(
 pub const SUCCESS: &str = "success";
 
 #[cfg(test)]
+#[path = "federation_memory.rs"]
+pub(crate) mod memory;
+
+#[cfg(test)]
 #[path = "federation_tests.rs"]
-pub(crate) mod tests;
+mod tests;

@@ -102,7 +102,7 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::federation::tests::{Memory, descriptor, policy};
+    use crate::federation::memory::{Memory, descriptor, policy};
     use crate::provider::{ProviderDescriptor, ProviderKind};
     use crate::redirect::{CallbackError, ExternalIdentity, RedirectStart};
 

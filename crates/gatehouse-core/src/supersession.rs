@@ -135,7 +135,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::federation::tests::{Memory, descriptor, policy};
+    use crate::federation::memory::{Memory, descriptor, policy};
     use crate::provider::ProviderKind;
 
     /// `corp` supersedes every `ldap` provider.
