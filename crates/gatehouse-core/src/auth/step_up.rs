@@ -105,7 +105,7 @@ pub fn valid_levels(
         })
         .cloned()
         .collect();
-    out.sort_by(|a, b| b.at.cmp(&a.at));
+    out.sort_by_key(|l| std::cmp::Reverse(l.at));
     out
 }
 
