@@ -375,10 +375,10 @@ impl Resolver {
             match &decision {
                 // The password was right: this IP's counter for the login starts again. The
                 // other counters stay, so the owner's login clears nothing an attacker built.
-                LoginDecision::Success | LoginDecision::Refused(Refusal::PasswordExpired) => {
-                    if before.iter().any(|c| c.key == keys.login_ip) {
-                        p.repo.clear(&self.realm.name, &keys.login_ip).await?;
-                    }
+                LoginDecision::Success | LoginDecision::Refused(Refusal::PasswordExpired)
+                    if before.iter().any(|c| c.key == keys.login_ip) =>
+                {
+                    p.repo.clear(&self.realm.name, &keys.login_ip).await?;
                 }
                 LoginDecision::Refused(
                     Refusal::InvalidCredentials | Refusal::Superseded { .. },
