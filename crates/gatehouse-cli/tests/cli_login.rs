@@ -118,7 +118,7 @@ store_test!(
                 "local",
                 "onlylocal",
             ],
-            "local-only-pw\n",
+            "Local-only-pw1\n",
         );
 
         let by_corp = env.ok(&["login", "--realm", "main", "both"], "Corp-pw1\n");
@@ -139,7 +139,7 @@ store_test!(
         // A user linked to one provider is never tried against the other, even with its password.
         let only = env.ok(
             &["login", "--realm", "main", "onlylocal"],
-            "local-only-pw\n",
+            "Local-only-pw1\n",
         );
         assert!(!only.contains("tried corp"), "{only}");
         let refused = env.run(&["login", "--realm", "main", "onlylocal"], "Corp-pw1\n");
@@ -289,7 +289,7 @@ store_test!(
                 "old",
                 "legacy",
             ],
-            "pw\n",
+            "Legacy-pw1\n",
         );
         env.ok(
             &["admin", "bootstrap", "--realm", "main", "root"],
@@ -314,7 +314,7 @@ store_test!(
             "{shown}"
         );
         assert!(shown.contains("inert: superseded by new"), "{shown}");
-        let refused = env.run(&["login", "--realm", "main", "legacy"], "pw\n");
+        let refused = env.run(&["login", "--realm", "main", "legacy"], "Legacy-pw1\n");
         assert_eq!(refused.code(), 1);
         assert!(
             refused.stdout().contains("superseded by new"),
@@ -329,7 +329,7 @@ store_test!(
         // Switching the superseding provider off restores the account.
         let restored = env.run_with(
             &["login", "--realm", "main", "legacy"],
-            "pw\n",
+            "Legacy-pw1\n",
             &[("GATEHOUSE_REALMS__MAIN__PROVIDERS__NEW__ENABLED", "false")],
         );
         assert_eq!(restored.code(), 0, "{}", restored.all());

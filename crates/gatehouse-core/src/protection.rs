@@ -388,10 +388,10 @@ mod tests {
         assert_eq!(p.gate(&[waited], now), Gate::Open);
         let locked = counter(&keys, ThrottleScope::Login, 30, 60);
         assert!(
-            matches!(p.gate(&[locked.clone()], now), Gate::Locked(Some(d)) if d.as_secs() > 800)
+            matches!(p.gate(std::slice::from_ref(&locked), now), Gate::Locked(Some(d)) if d.as_secs() > 800)
         );
         let lock_over = counter(&keys, ThrottleScope::Login, 30, 16 * 60);
-        assert_eq!(p.gate(&[lock_over.clone()], now), Gate::Open);
+        assert_eq!(p.gate(std::slice::from_ref(&lock_over), now), Gate::Open);
         let ip = counter(&keys, ThrottleScope::Ip, 99, 0);
         assert_eq!(p.gate(&[ip], now), Gate::Open);
         let ip = counter(&keys, ThrottleScope::Ip, 100, 0);

@@ -63,7 +63,8 @@ impl Store {
 
     /// Sets a database link's password in one transaction: the link (created if needed), the
     /// history (trimmed to `keep`), and — when asked — the end of every session and token of the
-    /// account. Returns how many sessions, codes and tokens it ended.
+    /// account, and an audit event `password_change` when the link had a password before.
+    /// Returns how many sessions, codes and tokens it ended.
     pub async fn change_link_password(
         &self,
         change: PasswordChange<'_>,
@@ -74,6 +75,14 @@ impl Store {
             return Err(not_found(change.account));
         }
         let at = now();
+        // A first password is a set-up, not a change: only a change is audited.
+        let changed = link::Entity::find()
+            .filter(link::Column::AccountId.eq(id))
+            .filter(link::Column::ProviderId.eq(change.provider))
+            .filter(link::Column::Secret.is_not_null())
+            .one(&txn)
+            .await?
+            .is_some();
         link::Entity::insert(link::ActiveModel {
             id: Set(Uuid::now_v7().into()),
             account_id: Set(id),
@@ -112,15 +121,17 @@ impl Store {
         } else {
             0
         };
-        admin_event(
-            &txn,
-            change.realm,
-            change.account,
-            change.username,
-            PASSWORD_CHANGE,
-            change.provider,
-        )
-        .await?;
+        if changed {
+            admin_event(
+                &txn,
+                change.realm,
+                change.account,
+                change.username,
+                PASSWORD_CHANGE,
+                change.provider,
+            )
+            .await?;
+        }
         txn.commit().await?;
         Ok(ended)
     }

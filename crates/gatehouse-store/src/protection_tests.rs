@@ -120,7 +120,7 @@ crate::store_test!(
         let after = store
             .add_failure(
                 "main",
-                &[keys.login_ip.clone()],
+                std::slice::from_ref(&keys.login_ip),
                 later,
                 later - Duration::hours(12),
             )
