@@ -147,7 +147,8 @@ store_test!(
     |store| async move {
         let env = Env::new(store, REALMS);
         users(&env).await;
-        let server = serve(&env, &[]).await;
+        let token = "flows-metrics-token-0123456789";
+        let server = serve(&env, &[("GATEHOUSE_SERVER__METRICS__BEARER_TOKEN", token)]).await;
         let base = server.base.clone();
 
         let first = post(&start_url(&base, "password"), None).await;
@@ -223,6 +224,44 @@ store_test!(
                 "step-1/password:rejected",
                 "step-1/password:verified"
             ]
+        );
+        // /metrics counts the flow and its steps.
+        let metrics = reqwest::Client::new()
+            .get(format!("{base}/metrics"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let line = |family: &str, labels: &[&str]| {
+            metrics
+                .lines()
+                .find(|l| l.starts_with(family) && labels.iter().all(|x| l.contains(x)))
+                .map(|l| l.rsplit(' ').next().unwrap_or_default().to_owned())
+        };
+        assert_eq!(
+            line(
+                "gatehouse_flows_total{",
+                &["policy=\"password\"", "outcome=\"success\""]
+            )
+            .as_deref(),
+            Some("1"),
+            "{metrics}"
+        );
+        assert_eq!(
+            line(
+                "gatehouse_flow_steps_total{",
+                &[
+                    "flow=\"password\"",
+                    "step=\"step-1\"",
+                    "outcome=\"rejected\""
+                ]
+            )
+            .as_deref(),
+            Some("1"),
+            "{metrics}"
         );
         // `gatehouse audit` shows it like a login.
         let shown = env.ok(&["audit", "--realm", "main"], "");
