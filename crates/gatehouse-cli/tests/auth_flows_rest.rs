@@ -6,148 +6,21 @@
 
 mod common;
 
-use common::{Env, Server, free_port};
-use gatehouse_core::{AccountRepository, Profile};
-use gatehouse_store::{AuditEvent, store_test};
+#[path = "auth_flows/support.rs"]
+mod support;
+
+use common::Env;
+use gatehouse_store::store_test;
 use serde_json::{Value, json};
-
-const REALMS: &str = include_str!("../../../fixtures/realms/flows.toml");
-const PASSWORD: &str = "alice: correct horse battery";
-const ROOT_PASSWORD: &str = "root: correct horse battery";
-const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
-// RFC 7636 appendix B: a verifier and its S256 challenge.
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-/// alice (no groups) and root (in `admins`), each with a password.
-async fn users(env: &Env) {
-    for (user, password) in [("alice", PASSWORD), ("root", ROOT_PASSWORD)] {
-        env.ok(&["user", "add", "--realm", "main", user], "");
-        env.ok(
-            &["user", "set-password", "--realm", "main", user],
-            &format!("{password}\n"),
-        );
-    }
-    let store = env.store.store();
-    let root = store
-        .find_for_login("main", "root", false)
-        .await
-        .unwrap()
-        .unwrap();
-    store
-        .update_profile(
-            root.account.id,
-            &Profile {
-                email: None,
-                name: None,
-                groups: vec!["admins".into()],
-                roles: vec![],
-            },
-        )
-        .await
-        .unwrap();
-}
-
-/// `gatehouse serve` with its public URL its own address (the pages' links, the issuer).
-async fn serve(env: &Env, extra: &[(&str, &str)]) -> Server {
-    let port = free_port();
-    let public = format!("http://127.0.0.1:{port}");
-    let mut vars = vec![("GATEHOUSE_SERVER__PUBLIC_URL", public.as_str())];
-    vars.extend_from_slice(extra);
-    Server::start_at(env, port, &vars).await
-}
-
-struct Reply {
-    status: u16,
-    body: Value,
-    cookies: Vec<String>,
-}
-
-impl Reply {
-    fn state(&self) -> String {
-        self.body["state_id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no state_id: {}", self.body))
-            .to_owned()
-    }
-
-    fn status_is(&self, status: &str) -> &Self {
-        assert_eq!(self.status, 200, "{}", self.body);
-        assert_eq!(self.body["status"], status, "{}", self.body);
-        self
-    }
-}
-
-async fn post(url: &str, body: Option<Value>) -> Reply {
-    let mut request = reqwest::Client::new().post(url);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let cookies = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_owned))
-        .collect();
-    let body = response.json().await.unwrap_or(Value::Null);
-    Reply {
-        status,
-        body,
-        cookies,
-    }
-}
-
-fn start_url(base: &str, policy: &str) -> String {
-    format!("{base}/realms/main/apiauthsvc/policy/{policy}")
-}
-
-async fn send(base: &str, state: &str, fields: Value) -> Reply {
-    post(
-        &format!("{base}/realms/main/apiauthsvc"),
-        Some(json!({ "state_id": state, "fields": fields })),
-    )
-    .await
-}
-
-async fn choose(base: &str, state: &str, choice: &str) -> Reply {
-    post(
-        &format!("{base}/realms/main/apiauthsvc"),
-        Some(json!({ "state_id": state, "choice": choice })),
-    )
-    .await
-}
-
-fn password(user: &str, password: &str) -> Value {
-    json!({ "login": user, "password": password })
-}
-
-async fn flow_events(env: &Env) -> Vec<AuditEvent> {
-    env.store
-        .store()
-        .recent_audit_events("main", 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.kind == AuditEvent::AUTHENTICATION_FLOW)
-        .collect()
-}
-
-fn labels(event: &AuditEvent) -> Vec<String> {
-    event
-        .attempts
-        .iter()
-        .map(|a| format!("{}:{}", a.provider, a.outcome.label()))
-        .collect()
-}
+use support::*;
 
 store_test!(
     a_password_flow_rolls_its_state_id_and_ends_in_a_session,
     |store| async move {
         let env = Env::new(store, REALMS);
         users(&env).await;
-        let server = serve(&env, &[]).await;
+        let token = "flows-metrics-token-0123456789";
+        let server = serve(&env, &[("GATEHOUSE_SERVER__METRICS__BEARER_TOKEN", token)]).await;
         let base = server.base.clone();
 
         let first = post(&start_url(&base, "password"), None).await;
@@ -223,6 +96,44 @@ store_test!(
                 "step-1/password:rejected",
                 "step-1/password:verified"
             ]
+        );
+        // /metrics counts the flow and its steps.
+        let metrics = reqwest::Client::new()
+            .get(format!("{base}/metrics"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let line = |family: &str, labels: &[&str]| {
+            metrics
+                .lines()
+                .find(|l| l.starts_with(family) && labels.iter().all(|x| l.contains(x)))
+                .map(|l| l.rsplit(' ').next().unwrap_or_default().to_owned())
+        };
+        assert_eq!(
+            line(
+                "gatehouse_flows_total{",
+                &["policy=\"password\"", "outcome=\"success\""]
+            )
+            .as_deref(),
+            Some("1"),
+            "{metrics}"
+        );
+        assert_eq!(
+            line(
+                "gatehouse_flow_steps_total{",
+                &[
+                    "flow=\"password\"",
+                    "step=\"step-1\"",
+                    "outcome=\"rejected\""
+                ]
+            )
+            .as_deref(),
+            Some("1"),
+            "{metrics}"
         );
         // `gatehouse audit` shows it like a login.
         let shown = env.ok(&["audit", "--realm", "main"], "");

@@ -70,7 +70,8 @@ async fn serve(dir: &tempfile::TempDir) -> String {
         dir.path().join("bench.db").display()
     );
     let text = format!(
-        "[store]\nurl = \"{url}\"\n[realms.main]\nchain = [\"local\"]\n[[realms.main.providers]]\nid = \"local\"\nkind = \"database\"\n[[realms.main.policies]]\nid = \"password\"\nacr = \"1\"\n[[realms.main.policies.steps]]\nmechanism = \"password\"\n"
+        "[keys]\nencryption_key_file = \"{}\"\n[store]\nurl = \"{url}\"\n[realms.main]\nchain = [\"local\"]\n[[realms.main.providers]]\nid = \"local\"\nkind = \"database\"\n[[realms.main.policies]]\nid = \"password\"\nacr = \"1\"\n[[realms.main.policies.steps]]\nmechanism = \"password\"\n",
+        dir.path().join("gatehouse.key").display()
     );
     let config = Config::from_toml(&text, "bench", Vec::new()).expect("config");
     let store = Store::connect(&url).await.expect("store");
