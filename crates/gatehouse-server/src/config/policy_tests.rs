@@ -95,9 +95,9 @@ fn policies_load_and_a_realm_without_any_gets_the_implicit_default() {
 #[test]
 fn an_unknown_mechanism_is_named() {
     expect(
-        "[[realms.main.policies]]\nid = \"p\"\nacr = \"a\"\n[[realms.main.policies.steps]]\nmechanism = \"totp\"\n",
+        "[[realms.main.policies]]\nid = \"p\"\nacr = \"a\"\n[[realms.main.policies.steps]]\nmechanism = \"webauthn\"\n",
         "realms.main.policies[0].steps[0].mechanism",
-        "unknown mechanism `totp`; this build offers `password`, `federated`",
+        "unknown mechanism `webauthn`; this build offers `password`, `federated`",
     );
     expect(
         "[[realms.main.policies]]\nid = \"p\"\nacr = \"a\"\n[[realms.main.policies.steps]]\nchoice = [\"password\", \"federated:local\"]\n",
