@@ -17,7 +17,7 @@ use serde_json::Value;
 use url::Url;
 
 const REALMS: &str = include_str!("../../../fixtures/realms/flows.toml");
-const PASSWORD: &str = "alice: correct horse battery";
+const PASSWORD: &str = "Alice: correct horse battery 7";
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
 
 async fn setup(env: &Env) -> Server {

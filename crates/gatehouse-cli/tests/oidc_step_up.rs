@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 const USER: &str = "alice";
-const PASSWORD: &str = "alice: correct horse battery";
+const PASSWORD: &str = "Alice: correct horse battery 7";
 const CLIENT: &str = "app";
 const SECRET: &str = "app-secret-0123456789abcdef";
 const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";

@@ -24,7 +24,7 @@ kind = "database"
 mode = "totp"
 "#;
 const USER: &str = "alice";
-const PASSWORD: &str = "alice: correct horse battery";
+const PASSWORD: &str = "Alice: correct horse battery 7";
 const KEY: (&str, &str) = (
     "GATEHOUSE_KEYS__ENCRYPTION_KEY",
     "second-factor-test-key-encryption-secret-01",

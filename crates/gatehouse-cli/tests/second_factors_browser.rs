@@ -17,7 +17,7 @@ use gatehouse_store::testing::sqlite_store;
 use serde_json::Value;
 
 const USER: &str = "alice";
-const PASSWORD: &str = "alice: correct horse battery";
+const PASSWORD: &str = "Alice: correct horse battery 7";
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
 const REALM: &str = r#"
 [realms.main]

@@ -22,7 +22,7 @@ use support::{serve, store};
 const THREADS: usize = 2;
 const CONCURRENCY: usize = 64;
 const USERS: usize = 64;
-const PASSWORD: &str = "correct horse battery staple";
+const PASSWORD: &str = "Correct horse battery staple 7";
 
 fn main() {
     let seconds: u64 = std::env::var("GATEHOUSE_BENCH_SECONDS")

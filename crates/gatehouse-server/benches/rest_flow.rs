@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 const THREADS: usize = 2;
 const CONCURRENCY: usize = 64;
 const USERS: usize = 64;
-const PASSWORD: &str = "correct horse battery staple";
+const PASSWORD: &str = "Correct horse battery staple 7";
 
 #[derive(Clone, Copy)]
 enum Mode {

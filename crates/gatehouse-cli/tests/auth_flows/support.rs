@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use super::common::{Env, Server, free_port};
 
 pub const REALMS: &str = include_str!("../../../../fixtures/realms/flows.toml");
-pub const PASSWORD: &str = "alice: correct horse battery";
-pub const ROOT_PASSWORD: &str = "root: correct horse battery";
+pub const PASSWORD: &str = "Alice: correct horse battery 7";
+pub const ROOT_PASSWORD: &str = "Root: correct horse battery 7";
 pub const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 // RFC 7636 appendix B: a verifier and its S256 challenge.
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
