@@ -207,7 +207,8 @@ async fn submit(
 fn cross_site(g: &Gatehouse, headers: &HeaderMap) -> bool {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = text("sec-fetch-site") {
-        return site == "cross-site";
+        // `same-site` too: a sibling subdomain is another application, not this page.
+        return matches!(site, "cross-site" | "same-site");
     }
     match text(header::ORIGIN.as_str()) {
         Some(origin) if origin != "null" => {
