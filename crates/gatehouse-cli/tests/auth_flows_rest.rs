@@ -10,7 +10,7 @@ mod common;
 mod support;
 
 use common::Env;
-use gatehouse_store::store_test;
+use gatehouse_store::{AuditEvent, store_test};
 use serde_json::{Value, json};
 use support::*;
 
@@ -96,6 +96,24 @@ store_test!(
                 "step-1/password:rejected",
                 "step-1/password:verified"
             ]
+        );
+        // The password step's own login events carry the client's address, so its brute-force
+        // counters are kept per IP as on every other way to log in.
+        let password_events: Vec<_> = env
+            .store
+            .store()
+            .recent_audit_events("main", 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind != AuditEvent::AUTHENTICATION_FLOW && e.login == "alice")
+            .collect();
+        assert_eq!(password_events.len(), 2, "{password_events:?}");
+        assert!(
+            password_events
+                .iter()
+                .all(|e| e.ip.as_deref() == Some("127.0.0.1")),
+            "{password_events:?}"
         );
         // /metrics counts the flow and its steps.
         let metrics = reqwest::Client::new()

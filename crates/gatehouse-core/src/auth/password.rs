@@ -70,7 +70,10 @@ impl Mechanism for PasswordMechanism {
         let password = input.field(PASSWORD_FIELD).unwrap_or(&empty);
         // A missing field goes through the resolver as an empty one: the same refusal, in the
         // same time, as a wrong password.
-        let result = self.resolver.resolve(&login, password).await?;
+        let result = self
+            .resolver
+            .resolve_from(&login, password, &flow.context.origin)
+            .await?;
         Ok(match (result.decision, result.account) {
             (LoginDecision::Success, Some(account)) => Verdict::Passed(Box::new(Passed {
                 account,

@@ -88,6 +88,10 @@ pub struct FlowContext {
     /// authorization request, a first-party client's `client_id` and PKCE challenge).
     #[serde(default)]
     pub client: serde_json::Value,
+    /// Who started the flow (the relying party, the peer's address): the password step's
+    /// brute-force counters are kept per IP, as on every other way to log in.
+    #[serde(default)]
+    pub origin: crate::repository::LoginOrigin,
 }
 
 /// What the flow waits for.

@@ -159,6 +159,10 @@ async fn answer(g: &Gatehouse, request: Request<'_>) -> Result<Response, JsonErr
         })?;
         let origin = origin_for(runtime, flows, start, ip(request.peer))?;
         let context = FlowContext {
+            origin: gatehouse_core::LoginOrigin {
+                client: origin.client_id.clone(),
+                ip: origin.ip.clone(),
+            },
             client: serde_json::to_value(origin).map_err(JsonError::internal)?,
             ..FlowContext::default()
         };

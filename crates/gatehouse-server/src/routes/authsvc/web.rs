@@ -154,6 +154,10 @@ async fn show(g: &Gatehouse, base: Base, query: Option<&str>, peer: &Peer) -> Re
         ..Origin::default()
     };
     let context = FlowContext {
+        origin: gatehouse_core::LoginOrigin {
+            client: origin.client_id.clone(),
+            ip: origin.ip.clone(),
+        },
         client: serde_json::to_value(origin).unwrap_or_default(),
         ..FlowContext::default()
     };
