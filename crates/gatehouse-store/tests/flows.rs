@@ -62,6 +62,7 @@ fn flow(at: DateTime<Utc>) -> FlowState {
             requested_acr: vec!["gold".into()],
             remembered_browser: false,
             client: json!({ "client_id": "app" }),
+            ..FlowContext::default()
         },
         trail: vec![],
     }

@@ -38,6 +38,7 @@ fn each_condition_tests_what_it_says() {
         requested_acr: vec!["gold".into()],
         remembered_browser: false,
         client: serde_json::Value::Null,
+        ..FlowContext::default()
     };
     let enrolled: HashSet<MechanismRef> = [MechanismRef::new("otp")].into();
     let a = Some(&admin);

@@ -114,6 +114,7 @@ async fn branches_test_the_requested_level_and_the_remembered_browser() {
                 requested_acr: requested.iter().map(|s| s.to_string()).collect(),
                 remembered_browser: remembered,
                 client: serde_json::Value::Null,
+                ..FlowContext::default()
             },
             ..FlowStart::default()
         };
