@@ -5,10 +5,9 @@
 use std::sync::Arc;
 
 use gatehouse_core::{Federation, LinkExisting as CoreLinkExisting, MatchRules};
-
-use crate::app::{Gatehouse, RealmRuntime};
 use gatehouse_store::Store;
 
+use crate::app::{Gatehouse, RealmRuntime};
 use crate::config::{LinkExisting, RealmConfig, RedirectOptions};
 
 fn rules(options: RedirectOptions) -> MatchRules {
