@@ -4,10 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::browser::Browser;
 use common::rp::rp_clients;
@@ -120,73 +117,15 @@ store_test!(
     }
 );
 
-fn kill(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .stderr(Stdio::null())
-        .status();
-}
-
 /// Runs tests/rp/authsvc_pages.mjs; kills it and its browser by PID when it outlives
 /// [`BROWSER_TIMEOUT`].
 fn browse(start: &str, out_dir: &std::path::Path) -> Value {
-    let mut child = Command::new("node")
-        .arg(repo_root().join("tests/rp/authsvc_pages.mjs"))
-        .args([start, "alice", PASSWORD, "424242"])
-        .arg(out_dir)
-        .current_dir(repo_root().join("tests/rp"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + BROWSER_TIMEOUT;
-    let mut browser_pid = None;
-    let mut lines = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(line) => {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && let Some(pid) = v["browser_pid"].as_u64()
-                {
-                    browser_pid = Some(pid as u32);
-                }
-                lines.push(line);
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-        }
-        if Instant::now() > deadline {
-            kill(child.id());
-            if let Some(pid) = browser_pid {
-                kill(pid);
-            }
-            let _ = child.wait();
-            panic!(
-                "the browser script ran over {BROWSER_TIMEOUT:?}:\n{}",
-                lines.join("\n")
-            );
-        }
-    }
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
-    if let Some(pid) = browser_pid {
-        kill(pid);
-    }
-    assert!(
-        status.success(),
-        "authsvc_pages.mjs failed ({status}):\n{}\n{stderr}",
-        lines.join("\n")
-    );
-    serde_json::from_str(lines.last().expect("no output")).unwrap()
+    common::page_script::run_page_script(
+        "authsvc_pages.mjs",
+        &[start, "alice", PASSWORD, "424242"],
+        out_dir,
+        BROWSER_TIMEOUT,
+    )
 }
 
 /// In Chromium: the choose policy's pages (login, choice, code, done), a screenshot each. With

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -26,13 +26,6 @@ impl Drop for Serve {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn kill(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .stderr(Stdio::null())
-        .status();
 }
 
 /// Debian's chromium, installed by tests/setup.sh.
@@ -61,64 +54,12 @@ fn png_size(path: &str) -> (u32, u32) {
 
 /// Runs tests/rp/pages.mjs; kills it and its browser by PID when it outlives [`BROWSER_TIMEOUT`].
 fn browse(account_url: &str, out_dir: &std::path::Path) -> Value {
-    let mut child = Command::new("node")
-        .arg(repo_root().join("tests/rp/pages.mjs"))
-        .args([account_url, "admin", PASSWORD])
-        .arg(out_dir)
-        .current_dir(repo_root().join("tests/rp"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + BROWSER_TIMEOUT;
-    let mut browser_pid = None;
-    let mut lines = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(line) => {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && let Some(pid) = v["browser_pid"].as_u64()
-                {
-                    browser_pid = Some(pid as u32);
-                }
-                lines.push(line);
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-        }
-        if Instant::now() > deadline {
-            kill(child.id());
-            if let Some(pid) = browser_pid {
-                kill(pid);
-            }
-            let _ = child.wait();
-            panic!(
-                "the browser script ran over {BROWSER_TIMEOUT:?}:\n{}",
-                lines.join("\n")
-            );
-        }
-    }
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
-    // The script closes its browser; a crash may not have.
-    if let Some(pid) = browser_pid {
-        kill(pid);
-    }
-    assert!(
-        status.success(),
-        "pages.mjs failed ({status}):\n{}\n{stderr}",
-        lines.join("\n")
-    );
-    serde_json::from_str(lines.last().expect("no output")).unwrap()
+    common::page_script::run_page_script(
+        "pages.mjs",
+        &[account_url, "admin", PASSWORD],
+        out_dir,
+        BROWSER_TIMEOUT,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

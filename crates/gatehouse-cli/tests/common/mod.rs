@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_store::testing::TestStore;
 
+pub mod page_script;
 mod port;
 pub mod rp;
 pub mod upstream;
