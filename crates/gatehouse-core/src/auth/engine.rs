@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::account::Account;
-use crate::auth::answer::{Answer, ChoiceOption, Completed, FlowRefusal};
+use crate::auth::answer::{Answer, ChoiceOption, FlowRefusal};
 use crate::auth::condition::Facts;
 use crate::auth::limits::{FlowLimits, MAX_INPUT_COUNT};
 use crate::auth::mechanism::{
@@ -19,6 +19,8 @@ use crate::auth::report::{FlowObserver, FlowReport, record};
 use crate::auth::repository::{FlowRepository, Taken};
 use crate::auth::state::{FlowContext, FlowId, FlowState, PassedMechanism, Pending, StateId};
 use crate::error::CoreError;
+
+mod finish;
 
 const CANNOT_LOG_IN: &str = "This account cannot log in this way. Ask an administrator for help.";
 const START_AGAIN: &str = "This login has ended. Please start again.";
@@ -547,116 +549,6 @@ impl Engine {
             failures = flow.failures + 1,
             "flow input refused"
         );
-    }
-
-    /// Stores the flow under its next id (or ends it) and shapes the answer.
-    async fn finish(
-        &self,
-        policy: &Policy,
-        mut flow: FlowState,
-        progress: Progress,
-        next: StateId,
-        stored: bool,
-        now: DateTime<Utc>,
-    ) -> Result<Answer, CoreError> {
-        let prompt = match progress {
-            Progress::Wait(prompt) => prompt,
-            Progress::Done => {
-                if stored {
-                    self.flows.end_flow(flow.flow_id).await?;
-                }
-                let Some(account) = flow.account.take() else {
-                    // A policy whose branches skipped every mechanism proves nobody.
-                    self.report(FlowReport::of(
-                        &flow,
-                        None,
-                        "no_account",
-                        None,
-                        Vec::new(),
-                        now,
-                    ))
-                    .await?;
-                    return Ok(Answer::Failure(Failure::new("no_account", CANNOT_LOG_IN)));
-                };
-                tracing::info!(realm = %self.realm, flow = %flow.flow_id, policy = %policy.id, account = %account.id, "flow succeeded");
-                let report_of = flow.clone();
-                let done = Completed::new(policy, flow, account);
-                self.report(FlowReport::of(
-                    &report_of,
-                    Some(&done.account),
-                    "success",
-                    Some(&done.acr),
-                    done.amr.clone(),
-                    now,
-                ))
-                .await?;
-                return Ok(Answer::Success(Box::new(done)));
-            }
-            Progress::Dead(failure) => {
-                if stored {
-                    self.flows.end_flow(flow.flow_id).await?;
-                }
-                tracing::info!(realm = %self.realm, flow = %flow.flow_id, policy = %policy.id, code = %failure.code, "flow failed");
-                self.report(FlowReport::of(
-                    &flow,
-                    None,
-                    &failure.code,
-                    None,
-                    Vec::new(),
-                    now,
-                ))
-                .await?;
-                return Ok(Answer::Failure(failure));
-            }
-        };
-        let state_id = match &prompt {
-            Prompt::Redirect { upstream_state, .. } => StateId::from(upstream_state.as_str()),
-            _ => next,
-        };
-        if stored {
-            if !self.flows.save_flow(&state_id, &flow).await? {
-                return Err(FlowRefusal::InvalidState.into());
-            }
-        } else {
-            self.flows.create_flow(&state_id, &flow).await?;
-        }
-        Ok(match prompt {
-            Prompt::Challenge {
-                mechanism,
-                fields,
-                error,
-            } => Answer::Challenge {
-                state_id,
-                mechanism,
-                fields,
-                error,
-            },
-            Prompt::Choose { choices, error } => Answer::Choose {
-                state_id,
-                choices,
-                error,
-            },
-            Prompt::Redirect {
-                mechanism,
-                location,
-                form,
-                ..
-            } => Answer::Redirect {
-                state_id,
-                mechanism,
-                location,
-                form,
-            },
-        })
-    }
-}
-
-impl Engine {
-    async fn report(&self, report: FlowReport) -> Result<(), CoreError> {
-        match &self.observer {
-            Some(observer) => observer.flow_ended(report).await,
-            None => Ok(()),
-        }
     }
 }
 
